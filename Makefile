@@ -1,0 +1,76 @@
+# mlservice: every step a fresh machine with Python 3.11 and make needs lives here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+POETRY := $(TOOLS)/poetry/bin/poetry
+STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+DOCKER_USERNAME ?= mlservice
+IMAGE := $(DOCKER_USERNAME)/mlservice
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) tests tools
+SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
+
+.PHONY: help install system-deps run test test-fast lint proto proto-check lock bench bench-quick \
+        build-push docker-up docker-down k8s-up k8s-down clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(POETRY):
+	$(PYTHON) -m venv $(TOOLS)/poetry
+	$(TOOLS)/poetry/bin/pip install -q poetry==2.5.1 poetry-plugin-export==1.10.1
+
+# Poetry resolves (make lock); pip installs the exported, hash-pinned lock (no Poetry network code).
+$(STAMP): poetry.lock pyproject.toml | $(POETRY)
+	$(POETRY) check --lock
+	$(POETRY) export --with dev -f requirements.txt -o $(TOOLS)/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r $(TOOLS)/requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv from poetry.lock
+
+system-deps: ## Debian packages the tests use (PostgreSQL, shellcheck, chromium) where missing
+	bash scripts/install_system_deps.sh
+
+lock: | $(POETRY) ## re-resolve poetry.lock after editing pyproject.toml
+	$(TOOLS)/poetry/bin/python tools/lock.py
+
+run: install ## run everything natively on the embedded default (MLflow 5002, REST 5000, gRPC 50051)
+	$(BIN)/python run_local.py
+
+test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC processes
+	$(BIN)/python -m pytest
+
+proto: install ## regenerate app_pb2*.py from app.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
+
+lint: install ## ruff + pylint + deployment-file checks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pylint $(PY_SOURCES)
+	@if [ -f scripts/lint_deploy.sh ]; then bash scripts/lint_deploy.sh; fi
+
+bench: install ## full benchmark suite (bench/RESULTS.md)
+	$(BIN)/python -m bench
+
+bench-quick: install ## quick benchmarks, well under 2 minutes
+	$(BIN)/python -m bench --quick
+
+build-push: ## build and push $(IMAGE):<git sha> and :latest
+	docker build -t $(IMAGE):$(GIT_SHA) -t $(IMAGE):latest .
+	docker push $(IMAGE):$(GIT_SHA)
+	docker push $(IMAGE):latest
+
+docker-up: ## whole stack in Docker Compose
+	./run_docker_mode.sh
+docker-down: ## stop the Compose stack
+	./stop_all.sh
+k8s-up: ## infrastructure in Compose, applications in Minikube
+	./run_k8s_mode.sh
+k8s-down: ## remove the Kubernetes resources and stop Compose
+	./stop_all.sh
+
+clean: ## remove venvs and caches (keeps .state, your models)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -1,0 +1,281 @@
+"""REST front end (port 5000): Flask + Flask-RESTX over the ``ModelService`` core.
+
+Swagger UI is served at ``/`` and the OpenAPI document at ``/swagger.json``. Every endpoint only
+converts the request, calls the core and returns its result; core exceptions are mapped to HTTP
+status codes once, in ``HTTP_STATUS``. Run it with gunicorn: ``gunicorn "app:create_app()"``
+(``docker/entrypoint.sh rest`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, g, request
+from flask_restx import Api, Namespace, Resource, fields
+
+from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: PayloadTooLarge is an InvalidInput.
+HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
+    (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (InvalidInput, HTTPStatus.BAD_REQUEST),
+    (ModelNotFound, HTTPStatus.NOT_FOUND),
+    (Conflict, HTTPStatus.CONFLICT),
+    (Unavailable, HTTPStatus.SERVICE_UNAVAILABLE),
+]
+
+
+def http_status_for(error: ServiceError) -> int:
+    """The HTTP status code of a core exception."""
+    for error_type, status in HTTP_STATUS:
+        if isinstance(error, error_type):
+            return int(status)
+    return int(HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+class AnyValue(fields.Raw):
+    """A JSON value of any type (a label may be an int or a string); no type in the schema."""
+
+    __schema_type__ = None
+
+
+def current_owner() -> str | None:
+    """Who is calling (GitHub login or token name), when authentication has set it."""
+    return g.get("owner")
+
+
+def _version_arg() -> str | None:
+    return request.args.get("version") or None
+
+
+def _training_options(payload: dict[str, Any]) -> dict[str, Any]:
+    options = {key: payload[key] for key in ("feature_names", "test_size", "random_state") if key in payload}
+    return {"params": payload.get("params"), "owner": current_owner(), **options}
+
+
+def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-locals
+    """Declare the namespaces, schemas and resources of the API over one service object."""
+    error = api.model("Error", {"message": fields.String(description="What went wrong, for a person")})
+    rows = fields.List(
+        fields.List(fields.Float), required=True, description="Rows of numeric features", example=[[5.1, 3.5, 1.4, 0.2]]
+    )
+    training_fields = {
+        "params": fields.Raw(
+            description="Hyperparameters (see GET /model-classes); values may be typed or strings",
+            example={"C": 1.0, "max_iter": "200"},
+        ),
+        "X": rows,
+        "y": fields.List(
+            AnyValue, required=True, description="Targets: class labels (int/str) or numbers", example=[0]
+        ),
+        "feature_names": fields.List(fields.String, description="Column names of X (optional)"),
+        "test_size": fields.Float(
+            min=0, max=0.5, description="Held-out share for evaluation (default 0.2; 0 = training data)"
+        ),
+        "random_state": fields.Integer(description="Seed of the train/evaluation split (default 42)"),
+    }
+    train_request = api.model(
+        "TrainRequest",
+        {
+            "model_type": fields.String(required=True, example="logistic_regression"),
+            "model_id": fields.String(description="Optional id to give the model (letters, digits, _ . -)"),
+            **training_fields,
+        },
+    )
+    retrain_request = api.model("RetrainRequest", training_fields)
+    train_result = api.model(
+        "TrainResult",
+        {
+            "model_id": fields.String,
+            "version": fields.Integer,
+            "model_type": fields.String,
+            "task": fields.String,
+            "metrics": fields.Raw,
+            "evaluation": fields.String(description="'holdout' or 'train' (too little data to hold out)"),
+            "n_train": fields.Integer,
+            "n_eval": fields.Integer,
+            "params": fields.Raw,
+            "timings": fields.Raw,
+        },
+    )
+    predict_request = api.model(
+        "PredictRequest",
+        {"X": rows, "version": fields.Integer(min=1, description="Model version (default: current)")},
+    )
+    predict_result = api.model(
+        "PredictResult",
+        {
+            "model_id": fields.String,
+            "version": fields.Integer,
+            "predictions": fields.List(AnyValue),
+            "classes": fields.List(AnyValue, description="Column order of probabilities (classifiers)"),
+            "probabilities": fields.List(fields.List(fields.Float)),
+        },
+    )
+    model_record = api.model(
+        "Model",
+        {
+            "id": fields.String,
+            "model_type": fields.String,
+            "task": fields.String,
+            "created_at": fields.String,
+            "updated_at": fields.String,
+            "owner": fields.String,
+            "version": fields.Integer,
+            "params": fields.Raw,
+            "metrics": fields.Raw,
+            "evaluation": fields.String,
+            "feature_names": fields.List(fields.String),
+            "n_features": fields.Integer,
+            "classes": fields.List(AnyValue),
+            "run_id": fields.String,
+            "versions": fields.List(fields.Raw, description="GET /models/<id> only: every version, newest first"),
+        },
+    )
+
+    root = Namespace("health", path="/", description="Liveness and dependencies")
+    catalogue = Namespace("model-classes", path="/model-classes", description="What can be trained")
+    models_ns = Namespace("models", path="/models", description="Train, list, inspect, predict, retrain, delete")
+    metrics_ns = Namespace("metrics", path="/metrics", description="Metrics of a model's current version")
+
+    @root.route("/health")
+    class Health(Resource):
+        """Service health."""
+
+        def get(self):
+            """Health of the service and of the MLflow registry it depends on."""
+            return service.health()
+
+    @catalogue.route("")
+    class ModelClasses(Resource):
+        """The model catalogue."""
+
+        def get(self):
+            """Every trainable model class, keyed by model_type, with its hyperparameter schema."""
+            return {info["key"]: info for info in service.model_classes()}
+
+    @models_ns.route("/train")
+    class Train(Resource):
+        """Training."""
+
+        @models_ns.expect(train_request, validate=True)
+        @models_ns.response(201, "Trained and registered", train_result)
+        @models_ns.response(400, "Invalid input", error)
+        @models_ns.response(409, "model_id already taken", error)
+        @models_ns.response(413, "Too large", error)
+        @models_ns.response(503, "MLflow unavailable", error)
+        def post(self):
+            """Train a new model; it is registered in MLflow as version 1."""
+            payload = request.get_json()
+            result = service.train_model(
+                payload["model_type"],
+                payload["X"],
+                payload["y"],
+                model_id=payload.get("model_id"),
+                **_training_options(payload),
+            )
+            return result, 201
+
+    @models_ns.route("")
+    class ModelList(Resource):
+        """All models."""
+
+        @models_ns.response(200, "Models, oldest first", [model_record])
+        @models_ns.response(503, "MLflow unavailable", error)
+        def get(self):
+            """Every model with its current version's params and metrics, oldest first."""
+            return service.list_models()
+
+    @models_ns.route("/<string:model_id>")
+    @models_ns.response(404, "Unknown model", error)
+    class ModelItem(Resource):
+        """One model."""
+
+        @models_ns.response(200, "The model and all its versions", model_record)
+        def get(self, model_id):
+            """A model with its current version and every version's params and metrics."""
+            return service.get_model(model_id)
+
+        @models_ns.response(204, "Deleted")
+        def delete(self, model_id):
+            """Delete the model, all its versions, runs and artifacts."""
+            service.delete_model(model_id)
+            return "", 204
+
+    @models_ns.route("/<string:model_id>/predict")
+    @models_ns.response(404, "Unknown model or version", error)
+    class Predict(Resource):
+        """Predictions."""
+
+        @models_ns.expect(predict_request, validate=True)
+        @models_ns.response(200, "Predictions", predict_result)
+        @models_ns.response(400, "Invalid input (e.g. wrong number of features)", error)
+        def post(self, model_id):
+            """Predict with the current (or given) version; classifiers also return probabilities."""
+            payload = request.get_json()
+            return service.predict(model_id, payload["X"], version=payload.get("version"))
+
+    @models_ns.route("/<string:model_id>/retrain")
+    @models_ns.response(404, "Unknown model", error)
+    class Retrain(Resource):
+        """Retraining."""
+
+        @models_ns.expect(retrain_request, validate=True)
+        @models_ns.response(200, "Retrained: a new version is current", train_result)
+        @models_ns.response(400, "Invalid input", error)
+        def post(self, model_id):
+            """Train the model again on new data; creates a new registry version and makes it current."""
+            payload = request.get_json()
+            return service.retrain_model(model_id, payload["X"], payload["y"], **_training_options(payload))
+
+    @metrics_ns.route("/<string:model_id>")
+    @metrics_ns.response(404, "Unknown model", error)
+    class Metrics(Resource):
+        """Metrics."""
+
+        @metrics_ns.doc(params={"version": "Model version (default: current)"})
+        def get(self, model_id):
+            """Evaluation metrics of the model's current (or given) version."""
+            return service.get_metrics(model_id, _version_arg())
+
+    for namespace in (root, catalogue, models_ns, metrics_ns):
+        api.add_namespace(namespace)
+
+
+def create_app(settings: Settings | None = None, service=None) -> Flask:
+    """Application factory (gunicorn: ``app:create_app()``); tests pass their own settings."""
+    settings = settings or Settings()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if service is None:
+        from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
+
+        service = ModelService(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        ERROR_404_HELP=False,
+        RESTX_MASK_SWAGGER=False,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    app.extensions["mlservice"] = service
+    api = Api(
+        app,
+        version="1.0",
+        title="mlservice",
+        description="Train, version and serve scikit-learn models; every model is tracked in MLflow.",
+        doc="/",
+    )
+
+    @api.errorhandler(ServiceError)
+    def handle_service_error(exc: ServiceError):
+        return {"message": exc.message}, http_status_for(exc)
+
+    register_resources(api, service)
+    return app

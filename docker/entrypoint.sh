@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One entrypoint for every role of the mlservice image; `make run` and the tests run it natively too.
+#   entrypoint.sh rest | grpc | dashboard | mlflow [extra args passed to the server]
+# Configuration comes from the environment (see .env.example); defaults are the embedded mode's.
+set -euo pipefail
+
+role="${1:-}"
+[ $# -gt 0 ] && shift
+cd "$(dirname "$0")/.."
+# Inside the image the venv is on PATH; natively, prefer the project's .venv when it exists.
+if [ -x .venv/bin/python ] && [ -z "${VIRTUAL_ENV:-}" ]; then
+  PATH="$PWD/.venv/bin:$PATH"
+fi
+
+host="${MLSERVICE_HOST:-127.0.0.1}"
+case "$role" in
+  rest)
+    exec gunicorn "app:create_app()" \
+      --bind "${host}:${MLSERVICE_REST_PORT:-5000}" \
+      --workers "${MLSERVICE_REST_WORKERS:-2}" --threads "${MLSERVICE_REST_THREADS:-4}" \
+      --worker-class gthread --timeout "${MLSERVICE_REST_TIMEOUT:-300}" --graceful-timeout 20 \
+      --access-logfile - --error-logfile - "$@"
+    ;;
+  grpc)
+    exec python grpc_server.py "$@"
+    ;;
+  dashboard)
+    exec streamlit run dashboard.py \
+      --server.headless true --server.address "$host" --server.port "${MLSERVICE_DASHBOARD_PORT:-8501}" \
+      --browser.gatherUsageStats false "$@"
+    ;;
+  mlflow)
+    # Metadata in PostgreSQL (postgresql+psycopg2://...) or SQLite; artifacts proxied by this server,
+    # so clients need no S3 credentials (mlflow-artifacts:/ URIs).
+    : "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI (e.g. postgresql+psycopg2://user:pw@host:5432/mlflow)}"
+    : "${MLFLOW_ARTIFACTS_DESTINATION:?set MLFLOW_ARTIFACTS_DESTINATION (e.g. s3://mlflow)}"
+    export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
+    exec mlflow server \
+      --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
+      --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" \
+      --host "$host" --port "${MLSERVICE_MLFLOW_PORT:-5002}" \
+      --workers "${MLFLOW_WORKERS:-2}" "$@"
+    ;;
+  *)
+    echo "usage: $0 rest|grpc|dashboard|mlflow [args...]" >&2
+    exit 64
+    ;;
+esac

@@ -1,0 +1,33 @@
+"""The core's exceptions, free of transport details.
+
+Each front end maps them once: ``app.py`` to HTTP status codes, ``grpc_server.py`` to gRPC status
+codes. Messages are written for the user and never carry tracebacks, hosts or credentials.
+"""
+
+
+class ServiceError(Exception):
+    """Base of every error the service reports to its users."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ServiceError):
+    """The request itself is wrong (bad field, shape, hyperparameter, ...)."""
+
+
+class ModelNotFound(ServiceError):
+    """No model (or model version) with that id exists."""
+
+
+class Conflict(ServiceError):
+    """The request clashes with existing state (a name already taken, a resource in use)."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request exceeds a configured size limit (rows, features, bytes)."""
+
+
+class Unavailable(ServiceError):
+    """A dependency (MLflow tracking server / registry, artifact store) cannot be reached."""

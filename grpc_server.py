@@ -1,0 +1,303 @@
+"""gRPC front end (port 50051): a thin adapter from ``app.proto`` to the ``ModelService`` core.
+
+Each RPC converts the request, calls the core and converts the result; core exceptions become gRPC
+status codes in one place (``STATUS_CODES`` + ``translate_errors``). The standard health service and
+server reflection are registered (``grpcurl`` works), and SIGTERM stops the server gracefully.
+
+Run: ``python grpc_server.py [--host H] [--port P]`` (defaults from the environment, see settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import signal
+import threading
+from concurrent import futures
+from typing import Any, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+import app_pb2
+import app_pb2_grpc
+from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = app_pb2.DESCRIPTOR.services_by_name["MLService"].full_name
+
+# Most specific first: PayloadTooLarge is an InvalidInput.
+STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
+    (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+    (Conflict, grpc.StatusCode.ALREADY_EXISTS),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_code_for(error: ServiceError) -> grpc.StatusCode:
+    """The gRPC status code of a core exception."""
+    for error_type, code in STATUS_CODES:
+        if isinstance(error, error_type):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def translate_errors(method: Callable) -> Callable:
+    """Turn core exceptions into gRPC statuses; anything unexpected into INTERNAL without details."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServiceError as exc:
+            context.abort(status_code_for(exc), exc.message)
+        except Exception:  # pylint: disable=broad-exception-caught
+            logger.exception("Unexpected error in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "Internal server error; the details are in the server log")
+        return None  # unreachable: abort raises
+
+    return wrapper
+
+
+# --- protobuf <-> core conversions ---------------------------------------------------------------
+
+
+def rows(feature_arrays) -> list[list[float]]:
+    """Repeated FeatureArray as rows of numbers."""
+    return [list(row.features) for row in feature_arrays]
+
+
+def targets(request) -> list:
+    """The request's targets: string labels, float values or the reference int labels."""
+    if request.y_labels:
+        return list(request.y_labels)
+    if request.y_values:
+        return list(request.y_values)
+    return list(request.y)
+
+
+def training_options(request) -> dict[str, Any]:
+    """Optional training fields that were set on the request."""
+    options: dict[str, Any] = {"feature_names": list(request.feature_names) or None}
+    if request.HasField("test_size"):
+        options["test_size"] = request.test_size
+    if request.HasField("random_state"):
+        options["random_state"] = request.random_state
+    return options
+
+
+def param_text(value: Any) -> str:
+    """A hyperparameter value as the text gRPC carries (strings bare, the rest JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _range(entry: dict[str, Any]) -> app_pb2.NumericRange:
+    bound = lambda value: "" if value is None else str(value)  # noqa: E731
+    return app_pb2.NumericRange(
+        type=entry["type"], min=bound(entry["min"]), max=bound(entry["max"]), closed=entry["closed"]
+    )
+
+
+def model_class_info(info: dict[str, Any]) -> app_pb2.ModelClassInfo:
+    """A catalogue entry as the proto's ModelClassInfo."""
+    schema = [
+        app_pb2.Hyperparameter(
+            name=hp["name"],
+            types=hp["types"],
+            default_json=json.dumps(hp["default"]),
+            choices=[str(choice) for choice in hp.get("choices", [])],
+            ranges=[_range(entry) for entry in hp.get("ranges", [])],
+        )
+        for hp in info["hyperparameters"]
+    ]
+    return app_pb2.ModelClassInfo(
+        class_name=info["class_name"],
+        hyperparameters=[hp["name"] for hp in info["hyperparameters"]],
+        description=info["description"],
+        task=info["task"],
+        schema=schema,
+    )
+
+
+def model_response(record: dict[str, Any]) -> app_pb2.ModelResponse:
+    """A model record (list/get) as the proto's ModelResponse."""
+    versions = [
+        app_pb2.ModelVersion(
+            version=v["version"],
+            params={k: param_text(p) for k, p in v["params"].items()},
+            metrics=v["metrics"],
+            evaluation=v["evaluation"],
+            trained_at=v["trained_at"],
+            owner=v["owner"],
+            run_id=v["run_id"] or "",
+        )
+        for v in record.get("versions", [])
+    ]
+    return app_pb2.ModelResponse(
+        id=record["id"],
+        model_type=record["model_type"],
+        params={k: param_text(p) for k, p in record["params"].items()},
+        created_at=record["created_at"],
+        metrics=record["metrics"],
+        version=record["version"],
+        task=record["task"],
+        owner=record["owner"],
+        feature_names=record["feature_names"] or [],
+        classes=[str(c) for c in record["classes"] or []],
+        n_features=record["n_features"],
+        versions=versions,
+    )
+
+
+def predict_response(result: dict[str, Any]) -> app_pb2.PredictResponse:
+    """A prediction result: numeric predictions where they are numbers, text always."""
+    predictions = result["predictions"]
+    numeric = all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in predictions)
+    return app_pb2.PredictResponse(
+        predictions=predictions if numeric else [],
+        labels=[str(p) for p in predictions],
+        classes=[str(c) for c in result.get("classes") or []],
+        probabilities=[app_pb2.ProbabilityRow(values=row) for row in result.get("probabilities", [])],
+        version=result["version"],
+    )
+
+
+# --- the servicer ----------------------------------------------------------------------------------
+
+
+class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
+    """Implements ``mlservice.MLService`` over the shared core."""
+
+    def __init__(self, service):
+        self.service = service
+
+    @translate_errors
+    def HealthCheck(self, request, context):
+        state = self.service.health()
+        return app_pb2.HealthResponse(status=state["status"], mlflow=state["mlflow"])
+
+    @translate_errors
+    def GetModelClasses(self, request, context):
+        return app_pb2.ModelClassesResponse(
+            model_classes={info["key"]: model_class_info(info) for info in self.service.model_classes()}
+        )
+
+    @translate_errors
+    def ListModels(self, request, context):
+        return app_pb2.ListModelsResponse(models=[model_response(r) for r in self.service.list_models()])
+
+    @translate_errors
+    def TrainModel(self, request, context):
+        result = self.service.train_model(
+            request.model_type,
+            rows(request.X),
+            targets(request),
+            params=dict(request.params),
+            model_id=request.model_id or None,
+            **training_options(request),
+        )
+        return app_pb2.TrainResponse(
+            model_id=result["model_id"],
+            metrics=result["metrics"],
+            version=result["version"],
+            evaluation=result["evaluation"],
+            task=result["task"],
+            timings=result["timings"],
+        )
+
+    @translate_errors
+    def GetModel(self, request, context):
+        return model_response(self.service.get_model(request.model_id))
+
+    @translate_errors
+    def DeleteModel(self, request, context):
+        self.service.delete_model(request.model_id)
+        return app_pb2.DeleteResponse(success=True)
+
+    @translate_errors
+    def Predict(self, request, context):
+        result = self.service.predict(request.model_id, rows(request.X), version=request.version or None)
+        return predict_response(result)
+
+    @translate_errors
+    def RetrainModel(self, request, context):
+        result = self.service.retrain_model(
+            request.model_id, rows(request.X), targets(request), params=dict(request.params), **training_options(request)
+        )
+        return app_pb2.RetrainResponse(
+            metrics=result["metrics"],
+            model_id=result["model_id"],
+            version=result["version"],
+            evaluation=result["evaluation"],
+        )
+
+    @translate_errors
+    def GetMetrics(self, request, context):
+        result = self.service.get_metrics(request.model_id, request.version or None)
+        return app_pb2.MetricsResponse(
+            metrics=result["metrics"], version=result["version"], evaluation=result["evaluation"]
+        )
+
+
+def build_server(settings: Settings, service) -> tuple[grpc.Server, int]:
+    """A gRPC server with the MLService, health and reflection services, bound but not started."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
+        options=[
+            ("grpc.max_receive_message_length", settings.max_grpc_message_bytes),
+            ("grpc.max_send_message_length", settings.max_grpc_message_bytes),
+        ],
+    )
+    app_pb2_grpc.add_MLServiceServicer_to_server(MLServiceServicer(service), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    if port == 0:
+        raise RuntimeError(f"could not bind gRPC to {settings.host}:{settings.grpc_port}")
+    return server, port
+
+
+def serve(settings: Settings) -> None:
+    """Run the gRPC server until SIGTERM/SIGINT, then stop gracefully."""
+    from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
+
+    server, port = build_server(settings, ModelService(settings))
+    stopped = threading.Event()
+
+    def stop(signum, _frame):
+        logger.info("Signal %s: stopping gRPC server (grace 10 s)", signum)
+        server.stop(grace=10).wait()
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    logger.info("gRPC server listening on %s:%s", settings.host, port)
+    stopped.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="interface to bind (default: MLSERVICE_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: MLSERVICE_GRPC_PORT or 50051)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in (("host", args.host), ("grpc_port", args.port)) if v is not None}
+    serve(Settings(**overrides))
+
+
+if __name__ == "__main__":
+    main()

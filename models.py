@@ -1,0 +1,1097 @@
+"""The ML core shared by every front end: model catalogue, training, evaluation, registry, serving.
+
+``ModelService`` is the one object that the REST API, the gRPC server and (through the REST API) the
+dashboard use. It alone talks to scikit-learn and MLflow. The MLflow Model Registry is the single
+source of truth: a model id is a registered model name, each (re)training is an MLflow run plus a new
+registry version, and the alias ``current`` points at the version that serves predictions. Nothing
+about models is kept in process memory except a bounded cache of loaded versions, so any number of
+REST and gRPC processes agree on which models exist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from numbers import Integral, Real
+from typing import Any, Callable, Iterator, Sequence
+
+import mlflow
+import numpy as np
+import pandas as pd
+import requests
+import skops
+import skops.io
+import sklearn
+from contextlib import contextmanager
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model as MlflowModel
+from mlflow.models import infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
+from sklearn import metrics as skmetrics
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils._param_validation import (  # scikit-learn's own constraint objects (stable since 1.2)
+    Hidden,
+    InvalidParameterError,
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+CURRENT_ALIAS = "current"  # "latest" is reserved by MLflow
+TAG_PREFIX = "mlservice."
+MANAGED_TAG = TAG_PREFIX + "managed"
+MODEL_ARTIFACT_PATH = "model"
+MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+MAX_TAG_VALUE = 4000  # MLflow's model-version tag limit is 5000 characters
+
+# Types beyond numpy/sklearn basics that skops must be told to trust for the catalogue below. The
+# service loads with this list (not with whatever a stored model claims), so it loads only what it
+# could itself have saved. ``test_models.py`` trains every class to keep the list complete.
+SKOPS_TRUSTED_TYPES = sorted(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+    }
+    | {
+        f"sklearn.metrics._dist_metrics.{name}"
+        for name in dir(__import__("sklearn.metrics._dist_metrics", fromlist=["_"]))
+        if name.endswith("Distance64")
+    }
+)
+# Parameters the service manages itself: letting a request set them would let one user take every
+# core of a shared server (n_jobs) or flood its logs (verbose).
+SERVER_MANAGED_PARAMS = frozenset({"n_jobs", "verbose"})
+
+
+# --------------------------------------------------------------------------------------------------
+# The model catalogue and its hyperparameter schemas
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    """One trainable model class: a scikit-learn estimator and what the service says about it."""
+
+    key: str
+    estimator: type
+    task: str
+    description: str
+    default_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_name(self) -> str:
+        """The estimator's class name, e.g. ``LogisticRegression``."""
+        return self.estimator.__name__
+
+    def defaults(self) -> dict[str, Any]:
+        """Default value of every settable hyperparameter (scikit-learn's, with our overrides)."""
+        params = self.estimator().get_params(deep=False)
+        params.update(self.default_overrides)
+        return {name: params[name] for name in self.constraints()}
+
+    def constraints(self) -> dict[str, list]:
+        """scikit-learn's own parameter constraints for the hyperparameters a request may set."""
+        settable = {}
+        for name, constraint_list in self.estimator._parameter_constraints.items():  # pylint: disable=protected-access
+            if name in SERVER_MANAGED_PARAMS:
+                continue
+            if set(_schema_from_constraints(constraint_list)["types"]) - {"null"}:
+                settable[name] = constraint_list
+        return settable
+
+    def hyperparameter_schema(self) -> list[dict[str, Any]]:
+        """One entry per settable hyperparameter: name, types, default, choices, ranges."""
+        defaults = self.defaults()
+        return [
+            {"name": name, "default": _jsonable(defaults[name]), **_schema_from_constraints(constraint_list)}
+            for name, constraint_list in sorted(self.constraints().items())
+        ]
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /model-classes`` shows for this class."""
+        return {
+            "key": self.key,
+            "class_name": self.class_name,
+            "task": self.task,
+            "description": self.description,
+            "hyperparameters": self.hyperparameter_schema(),
+        }
+
+
+MODEL_CLASSES: dict[str, ModelClass] = {
+    mc.key: mc
+    for mc in (
+        ModelClass(
+            "logistic_regression",
+            LogisticRegression,
+            CLASSIFICATION,
+            "Linear classifier with a logistic link; fast, calibrated probabilities, a strong baseline.",
+        ),
+        ModelClass(
+            "random_forest",
+            RandomForestClassifier,
+            CLASSIFICATION,
+            "Bagged decision trees; robust on tabular data with little tuning.",
+        ),
+        ModelClass(
+            "gradient_boosting",
+            HistGradientBoostingClassifier,
+            CLASSIFICATION,
+            "Histogram-based gradient boosting; usually the most accurate on larger tabular data.",
+        ),
+        ModelClass(
+            "decision_tree", DecisionTreeClassifier, CLASSIFICATION, "A single decision tree; easy to inspect."
+        ),
+        ModelClass("knn", KNeighborsClassifier, CLASSIFICATION, "k-nearest neighbours vote; no training cost."),
+        ModelClass(
+            "svc",
+            SVC,
+            CLASSIFICATION,
+            "Support vector classifier (RBF kernel by default); probability=True by default here so that "
+            "predictions come with class probabilities.",
+            default_overrides={"probability": True},
+        ),
+        ModelClass("linear_regression", LinearRegression, REGRESSION, "Ordinary least squares regression."),
+        ModelClass("ridge", Ridge, REGRESSION, "Least squares with L2 regularisation."),
+        ModelClass(
+            "random_forest_regressor",
+            RandomForestRegressor,
+            REGRESSION,
+            "Bagged regression trees; robust on tabular data with little tuning.",
+        ),
+        ModelClass(
+            "gradient_boosting_regressor",
+            HistGradientBoostingRegressor,
+            REGRESSION,
+            "Histogram-based gradient boosting for regression.",
+        ),
+    )
+}
+
+
+def _type_name(python_type: Any) -> str | None:
+    """Map a constraint type to a JSON-ish type name; None where a request cannot express it."""
+    if python_type is bool:
+        return "bool"
+    if python_type in (int, Integral):
+        return "int"
+    if python_type in (float, Real) or getattr(python_type, "__name__", python_type) in ("RealNotInt", "real_not_int"):
+        return "float"
+    if python_type is str:
+        return "str"
+    return None
+
+
+def _schema_from_constraints(constraint_list: list) -> dict[str, Any]:
+    """Translate scikit-learn parameter constraints into types, choices and numeric ranges."""
+    types: set[str] = set()
+    choices: list[Any] = []
+    ranges: list[dict[str, Any]] = []
+    for constraint in constraint_list:
+        if constraint is None:
+            types.add("null")
+        elif isinstance(constraint, Hidden):
+            continue
+        elif constraint == "boolean":
+            types.add("bool")
+        elif constraint == "random_state":
+            types.update({"int", "null"})
+            ranges.append({"type": "int", "min": 0, "max": 2**32 - 1, "closed": "both"})
+        elif isinstance(constraint, str):
+            continue  # "array-like", "sparse matrix", "cv_object", ...: not expressible in a request
+        elif isinstance(constraint, Interval):
+            type_name = _type_name(constraint.type)
+            if type_name is None:
+                continue
+            types.add(type_name)
+            ranges.append(
+                {"type": type_name, "min": constraint.left, "max": constraint.right, "closed": constraint.closed}
+            )
+        elif isinstance(constraint, StrOptions):
+            types.add("str")
+            choices.extend(sorted(constraint.options - set(getattr(constraint, "deprecated", set()))))
+        elif isinstance(constraint, Options):
+            type_name = _type_name(constraint.type)
+            if type_name:
+                types.add(type_name)
+                choices.extend(sorted(constraint.options))
+        else:
+            type_name = _type_name(constraint)
+            if type_name:
+                types.add(type_name)
+    schema: dict[str, Any] = {"types": sorted(types)}
+    if choices:
+        schema["choices"] = choices
+    if ranges:
+        schema["ranges"] = ranges
+    return schema
+
+
+def _jsonable(value: Any) -> Any:
+    """A default value as JSON can carry it (numpy scalars, inf, types...)."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+_INT_LITERAL = re.compile(r"^[+-]?\d+$")
+
+
+def _string_candidates(text: str) -> Iterator[Any]:
+    """Readings of a string hyperparameter, most specific first (gRPC sends every value as text)."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        yield None
+    if lowered in ("true", "false"):
+        yield lowered == "true"
+    if _INT_LITERAL.match(text.strip()):
+        yield int(text)
+    try:
+        yield float(text)
+    except ValueError:
+        pass
+    yield text
+
+
+def coerce_params(model_class: ModelClass, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate and coerce request hyperparameters against the class's scikit-learn constraints.
+
+    Strings are read as the most specific value the parameter accepts: ``"100"`` becomes 100 for an
+    int parameter, ``"1e-3"`` a float, ``"None"`` None, ``"true"`` True, ``"lbfgs"`` stays a string.
+
+    Returns:
+        The effective hyperparameters: the class defaults updated by the coerced request values.
+
+    Raises:
+        InvalidInput: an unknown name, or a value outside what scikit-learn accepts, naming both.
+    """
+    if params is not None and not isinstance(params, dict):
+        raise InvalidInput("params must be an object mapping hyperparameter names to values")
+    constraints = model_class.constraints()
+    effective = model_class.defaults()
+    for name, raw in (params or {}).items():
+        if name not in constraints:
+            raise InvalidInput(
+                f"Unknown hyperparameter '{name}' for {model_class.key}; accepted: {', '.join(sorted(constraints))}"
+            )
+        candidates = list(_string_candidates(raw)) if isinstance(raw, str) else [raw]
+        first_error: InvalidParameterError | None = None
+        for candidate in candidates:
+            try:
+                validate_parameter_constraints(
+                    {name: constraints[name]}, {name: candidate}, caller_name=model_class.class_name
+                )
+            except InvalidParameterError as exc:
+                first_error = first_error or exc
+                continue
+            effective[name] = candidate
+            break
+        else:
+            raise InvalidInput(f"Invalid hyperparameter {name}={raw!r}: {first_error}")
+    return effective
+
+
+# --------------------------------------------------------------------------------------------------
+# Request data
+# --------------------------------------------------------------------------------------------------
+
+
+def as_feature_matrix(X: Any, settings: Settings, field_name: str = "X") -> np.ndarray:
+    """Turn rows of numbers into a finite 2-D float64 array, or say exactly what is wrong."""
+    if isinstance(X, np.ndarray):
+        matrix = X.astype(np.float64, copy=False)
+    else:
+        if X is None or len(X) == 0:
+            raise InvalidInput(f"{field_name} must be a non-empty list of rows of numbers")
+        try:
+            matrix = np.asarray(X, dtype=np.float64)
+        except (ValueError, TypeError):
+            lengths = [len(row) if isinstance(row, (list, tuple)) else None for row in X]
+            if None not in lengths and len(set(lengths)) > 1:
+                bad = next(i for i, n in enumerate(lengths) if n != lengths[0])
+                raise InvalidInput(
+                    f"{field_name} rows must all have the same length: row 0 has {lengths[0]} values, "
+                    f"row {bad} has {lengths[bad]}"
+                ) from None
+            raise InvalidInput(f"{field_name} must contain only numbers (rows of numeric feature values)") from None
+    if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InvalidInput(f"{field_name} must be a non-empty list of rows, each a non-empty list of numbers")
+    if matrix.shape[0] > settings.max_rows:
+        raise PayloadTooLarge(f"{field_name} has {matrix.shape[0]} rows; the limit is {settings.max_rows}")
+    if matrix.shape[1] > settings.max_features:
+        raise PayloadTooLarge(f"{field_name} has {matrix.shape[1]} features; the limit is {settings.max_features}")
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise InvalidInput(f"{field_name} contains NaN or infinite values (first at row {row}, column {col})")
+    return matrix
+
+
+def _as_targets(y: Any, n_rows: int, task: str) -> np.ndarray:
+    """Validate the target vector for the task: labels (int or str) or finite numbers."""
+    if y is None or len(y) == 0:
+        raise InvalidInput("y must be a non-empty list of targets, one per row of X")
+    if len(y) != n_rows:
+        raise InvalidInput(f"X has {n_rows} rows but y has {len(y)} values; they must match")
+    if task == REGRESSION:
+        try:
+            targets = np.asarray(y, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise InvalidInput("y must contain only numbers for a regression model") from None
+        if targets.ndim != 1 or not np.isfinite(targets).all():
+            raise InvalidInput("y must be a flat list of finite numbers for a regression model")
+        return targets
+    kinds = {type(v) for v in y}
+    if kinds <= {int, bool, np.int32, np.int64}:
+        targets = np.asarray(y, dtype=np.int64)
+    elif kinds <= {str}:
+        targets = np.asarray(y, dtype=object).astype(str)
+    elif kinds <= {float, int}:
+        values = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(values).all() or not np.all(values == np.round(values)):
+            raise InvalidInput("Classification labels must be integers or strings, not fractional numbers")
+        targets = values.astype(np.int64)
+    else:
+        raise InvalidInput("Classification labels in y must be all integers or all strings")
+    if len(np.unique(targets)) < 2:
+        raise InvalidInput("A classifier needs at least 2 distinct classes in y")
+    return targets
+
+
+def _feature_names(names: Sequence[str] | None, n_features: int) -> list[str]:
+    if not names:
+        return [f"feature_{i}" for i in range(n_features)]
+    names = [str(n) for n in names]
+    if len(names) != n_features:
+        raise InvalidInput(f"feature_names has {len(names)} names but X has {n_features} columns")
+    if len(set(names)) != len(names):
+        raise InvalidInput("feature_names must be unique")
+    return names
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
+
+
+def _holdout_possible(y: np.ndarray, task: str, test_size: float) -> bool:
+    n_rows = len(y)
+    n_test = math.ceil(n_rows * test_size)
+    if test_size <= 0 or n_test < 2 or n_rows - n_test < 2:
+        return False
+    if task == CLASSIFICATION:
+        _, counts = np.unique(y, return_counts=True)
+        return bool(counts.min() >= 2 and n_test >= len(counts) and n_rows - n_test >= len(counts))
+    return True
+
+
+def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Metrics of a fitted estimator on (X, y): classification or regression set."""
+    predictions = estimator.predict(X)
+    if task == REGRESSION:
+        return {
+            "rmse": float(math.sqrt(skmetrics.mean_squared_error(y, predictions))),
+            "mae": float(skmetrics.mean_absolute_error(y, predictions)),
+            "r2": float(skmetrics.r2_score(y, predictions)),
+        }
+    scores = {
+        "accuracy": float(skmetrics.accuracy_score(y, predictions)),
+        "precision": float(skmetrics.precision_score(y, predictions, average="weighted", zero_division=0)),
+        "recall": float(skmetrics.recall_score(y, predictions, average="weighted", zero_division=0)),
+        "f1": float(skmetrics.f1_score(y, predictions, average="weighted", zero_division=0)),
+    }
+    if hasattr(estimator, "predict_proba"):
+        probabilities = estimator.predict_proba(X)
+        try:
+            if len(estimator.classes_) == 2:
+                scores["roc_auc"] = float(skmetrics.roc_auc_score(y, probabilities[:, 1]))
+            else:
+                scores["roc_auc"] = float(
+                    skmetrics.roc_auc_score(
+                        y, probabilities, multi_class="ovr", average="weighted", labels=estimator.classes_
+                    )
+                )
+        except ValueError:  # a class missing from the evaluation rows: AUC is undefined
+            pass
+    return scores
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry access
+# --------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def registry_errors(action: str) -> Iterator[None]:
+    """Translate MLflow / network failures into the core's exceptions (no hosts in messages)."""
+    try:
+        yield
+    except MlflowException as exc:
+        code = exc.error_code
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            raise ModelNotFound(f"Not found while trying to {action}") from exc
+        if code == "RESOURCE_ALREADY_EXISTS":
+            raise Conflict(f"Already exists: cannot {action}") from exc
+        logger.warning("MLflow failed to %s: %s", action, exc)
+        raise Unavailable(f"The model registry (MLflow) is unavailable; could not {action}. Try again.") from exc
+    except (requests.RequestException, OSError) as exc:
+        logger.warning("MLflow / artifact store unreachable while trying to %s: %s", action, exc)
+        raise Unavailable(f"The model registry (MLflow) is unavailable; could not {action}. Try again.") from exc
+    except Exception as exc:  # botocore and friends raise their own hierarchy
+        if type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
+            logger.warning("Artifact store failed while trying to %s: %s", action, exc)
+            raise Unavailable(f"The artifact store is unavailable; could not {action}. Try again.") from exc
+        raise
+
+
+def _utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_tag(value: Any) -> str | None:
+    text = json.dumps(value, default=_jsonable)
+    return text if len(text) <= MAX_TAG_VALUE else None
+
+
+def _parse_json(text: str | None, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+@dataclass
+class LoadedModel:
+    """A model version loaded in memory, with what predict needs to check its input."""
+
+    estimator: Any
+    version: str
+    task: str
+    n_features: int
+    classes: list | None
+
+
+class ModelCache:
+    """LRU of loaded model versions, shared by a process's threads; each version loads once."""
+
+    def __init__(self, max_entries: int):
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self.loads = 0  # how many times a version was loaded from the store (for tests and benchmarks)
+
+    def get_or_load(self, key: tuple[str, str], loader: Callable[[], LoadedModel]) -> LoadedModel:
+        """The cached model for key, loading it (once, even under concurrency) when absent."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._entries:
+                    return self._entries[key]
+            loaded = loader()
+            self.put(key, loaded)
+            self.loads += 1
+        with self._lock:
+            self._loading.pop(key, None)
+        return loaded
+
+    def put(self, key: tuple[str, str], loaded: LoadedModel) -> None:
+        """Insert or refresh an entry, evicting the least recently used beyond the limit."""
+        with self._lock:
+            self._entries[key] = loaded
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def drop_model(self, model_id: str) -> None:
+        """Forget every cached version of a model."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == model_id]:
+                del self._entries[key]
+
+
+# --------------------------------------------------------------------------------------------------
+# The service
+# --------------------------------------------------------------------------------------------------
+
+
+class ModelService:  # pylint: disable=too-many-public-methods
+    """Train, version, serve and delete models; the one object every front end talks to."""
+
+    def __init__(self, settings: Settings, client: MlflowClient | None = None):
+        self.settings = settings
+        # MLflow reads its HTTP timeout and retry budget from the environment at call time; without
+        # this a stopped tracking server makes every request retry for minutes.
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(math.ceil(settings.mlflow_timeout_seconds)))
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.mlflow_max_retries)
+        os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+        self.client = client or MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+        self.cache = ModelCache(settings.model_cache_size)
+        self._resolved: dict[tuple[str, str | None], tuple[float, Any]] = {}
+        self._resolved_lock = threading.Lock()
+        self._experiment_id: str | None = None
+
+    # --- catalogue --------------------------------------------------------------------------
+
+    @staticmethod
+    def model_classes() -> list[dict[str, Any]]:
+        """Every trainable class with its task, description and hyperparameter schema."""
+        return [mc.info() for mc in MODEL_CLASSES.values()]
+
+    @staticmethod
+    def model_class(model_type: str) -> ModelClass:
+        """The catalogue entry for a model type key.
+
+        Raises:
+            InvalidInput: unknown key, listing the known ones.
+        """
+        try:
+            return MODEL_CLASSES[model_type]
+        except (KeyError, TypeError):
+            raise InvalidInput(
+                f"Unknown model_type '{model_type}'; choose one of: {', '.join(MODEL_CLASSES)}"
+            ) from None
+
+    # --- health -----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """``ok`` when the registry answers, ``degraded`` (with the reason) when it does not."""
+        try:
+            response = requests.get(
+                self.settings.mlflow_tracking_uri.rstrip("/") + "/health",
+                timeout=min(self.settings.mlflow_timeout_seconds, 3.0),
+            )
+            mlflow_state = "ok" if response.ok else f"unhealthy (HTTP {response.status_code})"
+        except requests.RequestException:
+            mlflow_state = "unreachable"
+        return {
+            "status": "ok" if mlflow_state == "ok" else "degraded",
+            "mlflow": mlflow_state,
+            "model_cache_entries": len(self.cache._entries),  # pylint: disable=protected-access
+        }
+
+    # --- training ---------------------------------------------------------------------------
+
+    def train_model(  # pylint: disable=too-many-arguments
+        self,
+        model_type: str,
+        X: Any,
+        y: Any,
+        *,
+        params: dict[str, Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+        test_size: float = 0.2,
+        random_state: int | None = 42,
+        model_id: str | None = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Train a new model, log it to MLflow and register it as version 1.
+
+        Returns:
+            The training result: model id, version, metrics, evaluation kind, timings.
+
+        Raises:
+            InvalidInput: bad class, hyperparameters or data. Conflict: the id is taken.
+            Unavailable: MLflow or the artifact store cannot be reached (nothing is left behind).
+        """
+        model_class = self.model_class(model_type)
+        if model_id is not None and not MODEL_ID_PATTERN.match(str(model_id)):
+            raise InvalidInput(
+                "model_id must be 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit"
+            )
+        model_id = model_id or f"{model_class.key.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
+        prepared = self._prepare(model_class, X, y, params, feature_names, test_size)
+        try:
+            self._create_registered_model(model_id, model_class, owner)
+        except Conflict:
+            raise Conflict(f"Model id '{model_id}' is already taken; choose another or retrain it") from None
+        try:
+            return self._fit_and_register(model_id, model_class, prepared, random_state, owner)
+        except BaseException:
+            # Leave no half-made model behind: a registered name with no usable version.
+            try:
+                self.client.delete_registered_model(model_id)
+            except Exception:  # pylint: disable=broad-exception-caught
+                logger.exception("Could not roll back registered model %s", model_id)
+            raise
+
+    def _create_registered_model(self, model_id: str, model_class: ModelClass, owner: str | None) -> None:
+        with registry_errors("register the model"):
+            self.client.create_registered_model(
+                model_id,
+                tags={
+                    MANAGED_TAG: "true",
+                    TAG_PREFIX + "model_type": model_class.key,
+                    TAG_PREFIX + "task": model_class.task,
+                    TAG_PREFIX + "created_at": _utcnow(),
+                    TAG_PREFIX + "owner": owner or "",
+                },
+                description=f"{model_class.class_name} trained by mlservice",
+            )
+
+    def retrain_model(  # pylint: disable=too-many-arguments
+        self,
+        model_id: str,
+        X: Any,
+        y: Any,
+        *,
+        params: dict[str, Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+        test_size: float = 0.2,
+        random_state: int | None = 42,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Train the model's class again on new data: a new registry version becomes ``current``.
+
+        Hyperparameters default to the current version's; ``params`` overrides them one by one.
+        """
+        record = self._registered_model(model_id)
+        model_class = self.model_class(record.tags.get(TAG_PREFIX + "model_type"))
+        current = self._resolve(model_id, None, fresh=True)
+        merged = _parse_json(current.tags.get(TAG_PREFIX + "params"), {})
+        merged.update(params or {})
+        prepared = self._prepare(model_class, X, y, merged, feature_names, test_size)
+        return self._fit_and_register(model_id, model_class, prepared, random_state, owner)
+
+    def _prepare(self, model_class, X, y, params, feature_names, test_size) -> dict[str, Any]:  # pylint: disable=too-many-arguments
+        if not isinstance(test_size, (int, float)) or isinstance(test_size, bool) or not 0 <= test_size <= 0.5:
+            raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
+        effective = coerce_params(model_class, params)
+        matrix = as_feature_matrix(X, self.settings)
+        targets = _as_targets(y, matrix.shape[0], model_class.task)
+        names = _feature_names(feature_names, matrix.shape[1])
+        requested = {k: v for k, v in effective.items() if params and k in params}
+        return {
+            "params": effective,
+            "requested_params": requested,
+            "X": matrix,
+            "y": targets,
+            "feature_names": names,
+            "test_size": float(test_size),
+        }
+
+    def _fit_and_register(self, model_id, model_class, prepared, random_state, owner) -> dict[str, Any]:  # pylint: disable=too-many-arguments,too-many-locals
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        X, y, task = prepared["X"], prepared["y"], model_class.task
+        estimator = model_class.estimator(**prepared["params"])
+        if _holdout_possible(y, task, prepared["test_size"]):
+            X_train, X_eval, y_train, y_eval = train_test_split(
+                X,
+                y,
+                test_size=prepared["test_size"],
+                random_state=random_state,
+                stratify=y if task == CLASSIFICATION else None,
+            )
+            evaluation = "holdout"
+        else:
+            X_train, X_eval, y_train, y_eval = X, X, y, y
+            evaluation = "train"
+        try:
+            estimator.fit(X_train, y_train)
+        except (ValueError, MemoryError) as exc:
+            raise InvalidInput(f"Training failed: {exc}") from exc
+        timings["fit_seconds"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        scores = evaluate(estimator, X_eval, y_eval, task)
+        timings["evaluate_seconds"] = time.perf_counter() - mark
+
+        classes = [_jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
+        version = self._log_and_register(
+            model_id, model_class, estimator, prepared, scores, evaluation, classes, owner, timings
+        )
+        loaded = LoadedModel(estimator, version, task, X.shape[1], classes)
+        self.cache.put((model_id, version), loaded)
+        self._forget_resolution(model_id)
+        timings["total_seconds"] = time.perf_counter() - started
+        return {
+            "model_id": model_id,
+            "version": int(version),
+            "model_type": model_class.key,
+            "task": task,
+            "metrics": scores,
+            "evaluation": evaluation,
+            "n_train": int(len(y_train)),
+            "n_eval": int(len(y_eval)),
+            "params": {k: _jsonable(v) for k, v in prepared["requested_params"].items()},
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+        }
+
+    def _log_and_register(  # pylint: disable=too-many-arguments,too-many-locals
+        self, model_id, model_class, estimator, prepared, scores, evaluation, classes, owner, timings
+    ) -> str:
+        """One MLflow run (params, metrics, model artifact) and a new registry version made current."""
+        trained_at = _utcnow()
+        version_tags = {
+            MANAGED_TAG: "true",
+            TAG_PREFIX + "params": _json_tag(prepared["requested_params"]) or "{}",
+            TAG_PREFIX + "metrics": json.dumps(scores),
+            TAG_PREFIX + "evaluation": evaluation,
+            TAG_PREFIX + "trained_at": trained_at,
+            TAG_PREFIX + "owner": owner or "",
+            TAG_PREFIX + "n_features": str(prepared["X"].shape[1]),
+            TAG_PREFIX + "n_rows": str(prepared["X"].shape[0]),
+        }
+        for key, value in (("feature_names", prepared["feature_names"]), ("classes", classes)):
+            encoded = _json_tag(value) if value is not None else None
+            if encoded:
+                version_tags[TAG_PREFIX + key] = encoded
+        run_id = None
+        try:
+            mark = time.perf_counter()
+            with registry_errors("start the training run"):
+                run = self.client.create_run(
+                    self._experiment(),
+                    run_name=f"{model_id}-{trained_at}",
+                    tags={TAG_PREFIX + "model_id": model_id, TAG_PREFIX + "model_type": model_class.key},
+                )
+                run_id = run.info.run_id
+                self.client.log_batch(
+                    run_id,
+                    metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0) for k, v in scores.items()],
+                    params=[
+                        mlflow.entities.Param(k, str(_jsonable(v))[:6000]) for k, v in prepared["params"].items()
+                    ],
+                    tags=[mlflow.entities.RunTag(TAG_PREFIX + "evaluation", evaluation)],
+                )
+            timings["log_run_seconds"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="mlservice-model-") as scratch:
+                local_path = os.path.join(scratch, MODEL_ARTIFACT_PATH)
+                self._save_model(estimator, prepared, local_path)
+                timings["save_seconds"] = time.perf_counter() - mark
+                mark = time.perf_counter()
+                with registry_errors("upload the model artifact"):
+                    self.client.log_artifacts(run_id, local_path, MODEL_ARTIFACT_PATH)
+            timings["upload_seconds"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            with registry_errors("register the model version"):
+                model_version = self.client.create_model_version(
+                    model_id,
+                    source=f"{run.info.artifact_uri}/{MODEL_ARTIFACT_PATH}",
+                    run_id=run_id,
+                    tags=version_tags,
+                )
+                self._move_current_alias(model_id, model_version.version)
+                self.client.set_terminated(run_id)
+            timings["register_seconds"] = time.perf_counter() - mark
+            return str(model_version.version)
+        except BaseException:
+            if run_id is not None:
+                self._discard_run(run_id)
+            raise
+
+    def _save_model(self, estimator, prepared, local_path) -> None:
+        sample = pd.DataFrame(prepared["X"][:5], columns=prepared["feature_names"])
+        signature = infer_signature(sample, estimator.predict(prepared["X"][:5]))
+        mlflow.sklearn.save_model(
+            estimator,
+            local_path,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            signature=signature,
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+                f"numpy=={np.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+        )
+
+    def _move_current_alias(self, model_id: str, version: str) -> None:
+        """Point ``current`` at version unless a concurrent retrain already moved it further."""
+        try:
+            current = self.client.get_model_version_by_alias(model_id, CURRENT_ALIAS)
+            if int(current.version) > int(version):
+                return
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+        self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, version)
+
+    def _discard_run(self, run_id: str) -> None:
+        try:
+            run = self.client.get_run(run_id)
+            get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+        except Exception:  # pylint: disable=broad-exception-caught
+            logger.warning("Could not delete artifacts of run %s", run_id, exc_info=True)
+        try:
+            self.client.delete_run(run_id)
+        except Exception:  # pylint: disable=broad-exception-caught
+            logger.warning("Could not delete run %s", run_id, exc_info=True)
+
+    def _experiment(self) -> str:
+        if self._experiment_id is None:
+            experiment = self.client.get_experiment_by_name(self.settings.experiment_name)
+            if experiment is None:
+                try:
+                    self._experiment_id = self.client.create_experiment(self.settings.experiment_name)
+                except MlflowException as exc:  # another process created it first
+                    if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                    self._experiment_id = self.client.get_experiment_by_name(
+                        self.settings.experiment_name
+                    ).experiment_id
+            else:
+                self._experiment_id = experiment.experiment_id
+        return self._experiment_id
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _registered_model(self, model_id: str):
+        if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
+            raise ModelNotFound(f"Model '{model_id}' not found")
+        try:
+            with registry_errors(f"read model {model_id}"):
+                record = self.client.get_registered_model(model_id)
+        except ModelNotFound:
+            raise ModelNotFound(f"Model '{model_id}' not found") from None
+        if record.tags.get(MANAGED_TAG) != "true":
+            raise ModelNotFound(f"Model '{model_id}' not found")
+        return record
+
+    def _resolve(self, model_id: str, version: int | str | None, fresh: bool = False):
+        """The registry's model version for (id, version or current), trusted for a short TTL.
+
+        When the registry cannot be reached, a previously resolved version keeps serving (a stale
+        answer beats none for predictions); without one the call raises Unavailable.
+        """
+        if version is not None:
+            version = str(version)
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidInput(f"version must be a positive integer, got '{version}'")
+        key = (model_id, version)
+        now = time.monotonic()
+        with self._resolved_lock:
+            cached = self._resolved.get(key)
+        if cached and not fresh and now - cached[0] < self.settings.registry_ttl_seconds:
+            return cached[1]
+        if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
+            raise ModelNotFound(f"Model '{model_id}' not found")
+        try:
+            with registry_errors(f"look up model {model_id}"):
+                if version is None:
+                    model_version = self.client.get_model_version_by_alias(model_id, CURRENT_ALIAS)
+                else:
+                    model_version = self.client.get_model_version(model_id, version)
+        except ModelNotFound:
+            self._forget_resolution(model_id)
+            self.cache.drop_model(model_id)
+            what = f"Model '{model_id}'" + (f" version {version}" if version else "")
+            raise ModelNotFound(f"{what} not found") from None
+        except Unavailable:
+            if cached:
+                logger.warning("Registry unreachable; serving %s from the cached resolution", key)
+                return cached[1]
+            raise
+        if model_version.tags.get(MANAGED_TAG) != "true":
+            raise ModelNotFound(f"Model '{model_id}' not found")
+        with self._resolved_lock:
+            self._resolved[key] = (now, model_version)
+        return model_version
+
+    def _forget_resolution(self, model_id: str) -> None:
+        with self._resolved_lock:
+            for key in [k for k in self._resolved if k[0] == model_id]:
+                del self._resolved[key]
+
+    @staticmethod
+    def _version_record(model_version) -> dict[str, Any]:
+        tags = model_version.tags
+        return {
+            "version": int(model_version.version),
+            "params": _parse_json(tags.get(TAG_PREFIX + "params"), {}),
+            "metrics": _parse_json(tags.get(TAG_PREFIX + "metrics"), {}),
+            "evaluation": tags.get(TAG_PREFIX + "evaluation", ""),
+            "trained_at": tags.get(TAG_PREFIX + "trained_at", ""),
+            "owner": tags.get(TAG_PREFIX + "owner", ""),
+            "n_features": int(tags.get(TAG_PREFIX + "n_features", "0") or 0),
+            "n_rows": int(tags.get(TAG_PREFIX + "n_rows", "0") or 0),
+            "feature_names": _parse_json(tags.get(TAG_PREFIX + "feature_names"), None),
+            "classes": _parse_json(tags.get(TAG_PREFIX + "classes"), None),
+            "run_id": model_version.run_id,
+        }
+
+    @staticmethod
+    def _model_record(registered, current: dict[str, Any] | None) -> dict[str, Any]:
+        tags = registered.tags
+        current = current or {}
+        return {
+            "id": registered.name,
+            "model_type": tags.get(TAG_PREFIX + "model_type", ""),
+            "task": tags.get(TAG_PREFIX + "task", ""),
+            "created_at": tags.get(TAG_PREFIX + "created_at", ""),
+            "owner": tags.get(TAG_PREFIX + "owner", ""),
+            "version": current.get("version", 0),
+            "params": current.get("params", {}),
+            "metrics": current.get("metrics", {}),
+            "evaluation": current.get("evaluation", ""),
+            "updated_at": current.get("trained_at", ""),
+            "feature_names": current.get("feature_names"),
+            "n_features": current.get("n_features", 0),
+            "classes": current.get("classes"),
+            "run_id": current.get("run_id"),
+        }
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model the service manages, oldest first, each with its current version's data."""
+        with registry_errors("list models"):
+            registered = self._search_all(
+                self.client.search_registered_models, filter_string=f"tags.`{MANAGED_TAG}` = 'true'"
+            )
+            versions = self._search_all(
+                self.client.search_model_versions, filter_string=f"tags.`{MANAGED_TAG}` = 'true'"
+            )
+        by_key = {(mv.name, str(mv.version)): mv for mv in versions}
+        records = []
+        for model in sorted(registered, key=lambda m: (m.creation_timestamp, m.name)):
+            current_version = (model.aliases or {}).get(CURRENT_ALIAS)
+            current = by_key.get((model.name, str(current_version)))
+            if current is None:
+                continue  # being created or deleted right now: not a usable model
+            records.append(self._model_record(model, self._version_record(current)))
+        return records
+
+    @staticmethod
+    def _search_all(search: Callable, **kwargs) -> list:
+        results, token = [], None
+        while True:
+            page = search(max_results=1000, page_token=token, **kwargs)
+            results.extend(page)
+            token = page.token
+            if not token:
+                return results
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        """One model with its current version's data and every version (newest first)."""
+        registered = self._registered_model(model_id)
+        with registry_errors(f"read versions of {model_id}"):
+            versions = self._search_all(self.client.search_model_versions, filter_string=f"name = '{model_id}'")
+        version_records = sorted(
+            (self._version_record(mv) for mv in versions if mv.tags.get(MANAGED_TAG) == "true"),
+            key=lambda record: record["version"],
+            reverse=True,
+        )
+        current_version = (registered.aliases or {}).get(CURRENT_ALIAS)
+        current = next((r for r in version_records if str(r["version"]) == str(current_version)), None)
+        if current is None:
+            raise ModelNotFound(f"Model '{model_id}' not found")
+        record = self._model_record(registered, current)
+        record["versions"] = version_records
+        return record
+
+    def get_metrics(self, model_id: str, version: int | str | None = None) -> dict[str, Any]:
+        """Metrics of the current (or given) version."""
+        model_version = self._resolve(model_id, version, fresh=True)
+        record = self._version_record(model_version)
+        return {
+            "model_id": model_id,
+            "version": record["version"],
+            "metrics": record["metrics"],
+            "evaluation": record["evaluation"],
+        }
+
+    # --- serving ----------------------------------------------------------------------------
+
+    def predict(self, model_id: str, X: Any, version: int | str | None = None) -> dict[str, Any]:
+        """Predictions (and class probabilities for classifiers) from the current or given version.
+
+        Raises:
+            ModelNotFound: unknown model or version. InvalidInput: X malformed or with the wrong
+            number of features. Unavailable: the registry is down and the model was never loaded.
+        """
+        model_version = self._resolve(model_id, version)
+        resolved = str(model_version.version)
+        loaded = self.cache.get_or_load((model_id, resolved), lambda: self._load(model_id, model_version))
+        matrix = as_feature_matrix(X, self.settings)
+        if matrix.shape[1] != loaded.n_features:
+            raise InvalidInput(f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}")
+        predictions = loaded.estimator.predict(matrix)
+        result: dict[str, Any] = {
+            "model_id": model_id,
+            "version": int(resolved),
+            "predictions": predictions.tolist(),
+        }
+        if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
+            result["classes"] = loaded.classes
+            result["probabilities"] = loaded.estimator.predict_proba(matrix).tolist()
+        return result
+
+    def _load(self, model_id: str, model_version) -> LoadedModel:
+        """Download one version's artifact and deserialize it with our own skops allow-list."""
+        with registry_errors(f"load model {model_id} version {model_version.version}"):
+            with tempfile.TemporaryDirectory(prefix="mlservice-load-") as scratch:
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{model_id}/{model_version.version}", dst_path=scratch
+                )
+                flavor = MlflowModel.load(os.path.join(local, "MLmodel")).flavors["sklearn"]
+                if flavor.get("serialization_format") != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
+                    raise ServiceError(f"Model '{model_id}' was not saved by this service (not skops)")
+                estimator = skops.io.load(os.path.join(local, flavor["pickled_model"]), trusted=SKOPS_TRUSTED_TYPES)
+        record = self._version_record(model_version)
+        task = CLASSIFICATION if hasattr(estimator, "classes_") else REGRESSION
+        classes = [_jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
+        logger.info("Loaded model %s version %s into the cache", model_id, model_version.version)
+        return LoadedModel(estimator, str(model_version.version), task, int(estimator.n_features_in_), classes or record["classes"])
+
+    # --- deleting ---------------------------------------------------------------------------
+
+    def delete_model(self, model_id: str) -> None:
+        """Remove the registered model, all its versions, its runs and their artifacts."""
+        self._registered_model(model_id)
+        with registry_errors(f"delete model {model_id}"):
+            versions = self._search_all(self.client.search_model_versions, filter_string=f"name = '{model_id}'")
+            self.client.delete_registered_model(model_id)
+        self._forget_resolution(model_id)
+        self.cache.drop_model(model_id)
+        for run_id in {mv.run_id for mv in versions if mv.run_id}:
+            self._discard_run(run_id)
