@@ -60,6 +60,7 @@ def _training_options(payload: dict[str, Any]) -> dict[str, Any]:
 
 def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-locals
     """Declare the namespaces, schemas and resources of the API over one service object."""
+    # pylint: disable=unused-variable  # Flask-RESTX registers each Resource class by decorator
     error = api.model("Error", {"message": fields.String(description="What went wrong, for a person")})
     rows = fields.List(
         fields.List(fields.Float), required=True, description="Rows of numeric features", example=[[5.1, 3.5, 1.4, 0.2]]

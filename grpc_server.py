@@ -15,8 +15,9 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -98,10 +99,13 @@ def param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _bound(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def _range(entry: dict[str, Any]) -> app_pb2.NumericRange:
-    bound = lambda value: "" if value is None else str(value)  # noqa: E731
     return app_pb2.NumericRange(
-        type=entry["type"], min=bound(entry["min"]), max=bound(entry["max"]), closed=entry["closed"]
+        type=entry["type"], min=_bound(entry["min"]), max=_bound(entry["max"]), closed=entry["closed"]
     )
 
 
@@ -229,7 +233,11 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     @translate_errors
     def RetrainModel(self, request, context):
         result = self.service.retrain_model(
-            request.model_id, rows(request.X), targets(request), params=dict(request.params), **training_options(request)
+            request.model_id,
+            rows(request.X),
+            targets(request),
+            params=dict(request.params),
+            **training_options(request),
         )
         return app_pb2.RetrainResponse(
             metrics=result["metrics"],

@@ -1,11 +1,13 @@
-"""The ML core shared by every front end: model catalogue, training, evaluation, registry, serving.
+"""The ML core shared by every front end: training, versioning, serving and deleting models.
 
 ``ModelService`` is the one object that the REST API, the gRPC server and (through the REST API) the
-dashboard use. It alone talks to scikit-learn and MLflow. The MLflow Model Registry is the single
-source of truth: a model id is a registered model name, each (re)training is an MLflow run plus a new
-registry version, and the alias ``current`` points at the version that serves predictions. Nothing
-about models is kept in process memory except a bounded cache of loaded versions, so any number of
-REST and gRPC processes agree on which models exist.
+dashboard use. It and its two helpers (``catalogue.py``: model classes and hyperparameters;
+``training.py``: request data and evaluation) are the only code that touches scikit-learn and
+MLflow. The MLflow Model Registry is the single source of truth: a model id is a registered model
+name, each (re)training is an MLflow run plus a new registry version, and the alias ``current``
+points at the version that serves predictions. Nothing about models is kept in process memory
+except a bounded cache of loaded versions, so any number of REST and gRPC processes agree on which
+models exist.
 """
 
 from __future__ import annotations
@@ -20,52 +22,35 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from numbers import Integral, Real
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 import requests
+import sklearn
 import skops
 import skops.io
-import sklearn
-from contextlib import contextmanager
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model as MlflowModel
 from mlflow.models import infer_signature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
-from sklearn import metrics as skmetrics
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils._param_validation import (  # scikit-learn's own constraint objects (stable since 1.2)
-    Hidden,
-    InvalidParameterError,
-    Interval,
-    Options,
-    StrOptions,
-    validate_parameter_constraints,
-)
 
-from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
+from errors import Conflict, InvalidInput, ModelNotFound, ServiceError, Unavailable
 from settings import Settings
+from training import as_feature_matrix, as_targets, evaluate, feature_names_for, holdout_possible
+
+__all__ = ["MODEL_CLASSES", "ModelService", "as_feature_matrix", "coerce_params"]
 
 logger = logging.getLogger(__name__)
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
 CURRENT_ALIAS = "current"  # "latest" is reserved by MLflow
 TAG_PREFIX = "mlservice."
 MANAGED_TAG = TAG_PREFIX + "managed"
@@ -89,367 +74,6 @@ SKOPS_TRUSTED_TYPES = sorted(
         if name.endswith("Distance64")
     }
 )
-# Parameters the service manages itself: letting a request set them would let one user take every
-# core of a shared server (n_jobs) or flood its logs (verbose).
-SERVER_MANAGED_PARAMS = frozenset({"n_jobs", "verbose"})
-
-
-# --------------------------------------------------------------------------------------------------
-# The model catalogue and its hyperparameter schemas
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelClass:
-    """One trainable model class: a scikit-learn estimator and what the service says about it."""
-
-    key: str
-    estimator: type
-    task: str
-    description: str
-    default_overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def class_name(self) -> str:
-        """The estimator's class name, e.g. ``LogisticRegression``."""
-        return self.estimator.__name__
-
-    def defaults(self) -> dict[str, Any]:
-        """Default value of every settable hyperparameter (scikit-learn's, with our overrides)."""
-        params = self.estimator().get_params(deep=False)
-        params.update(self.default_overrides)
-        return {name: params[name] for name in self.constraints()}
-
-    def constraints(self) -> dict[str, list]:
-        """scikit-learn's own parameter constraints for the hyperparameters a request may set."""
-        settable = {}
-        for name, constraint_list in self.estimator._parameter_constraints.items():  # pylint: disable=protected-access
-            if name in SERVER_MANAGED_PARAMS:
-                continue
-            if set(_schema_from_constraints(constraint_list)["types"]) - {"null"}:
-                settable[name] = constraint_list
-        return settable
-
-    def hyperparameter_schema(self) -> list[dict[str, Any]]:
-        """One entry per settable hyperparameter: name, types, default, choices, ranges."""
-        defaults = self.defaults()
-        return [
-            {"name": name, "default": _jsonable(defaults[name]), **_schema_from_constraints(constraint_list)}
-            for name, constraint_list in sorted(self.constraints().items())
-        ]
-
-    def info(self) -> dict[str, Any]:
-        """What ``GET /model-classes`` shows for this class."""
-        return {
-            "key": self.key,
-            "class_name": self.class_name,
-            "task": self.task,
-            "description": self.description,
-            "hyperparameters": self.hyperparameter_schema(),
-        }
-
-
-MODEL_CLASSES: dict[str, ModelClass] = {
-    mc.key: mc
-    for mc in (
-        ModelClass(
-            "logistic_regression",
-            LogisticRegression,
-            CLASSIFICATION,
-            "Linear classifier with a logistic link; fast, calibrated probabilities, a strong baseline.",
-        ),
-        ModelClass(
-            "random_forest",
-            RandomForestClassifier,
-            CLASSIFICATION,
-            "Bagged decision trees; robust on tabular data with little tuning.",
-        ),
-        ModelClass(
-            "gradient_boosting",
-            HistGradientBoostingClassifier,
-            CLASSIFICATION,
-            "Histogram-based gradient boosting; usually the most accurate on larger tabular data.",
-        ),
-        ModelClass(
-            "decision_tree", DecisionTreeClassifier, CLASSIFICATION, "A single decision tree; easy to inspect."
-        ),
-        ModelClass("knn", KNeighborsClassifier, CLASSIFICATION, "k-nearest neighbours vote; no training cost."),
-        ModelClass(
-            "svc",
-            SVC,
-            CLASSIFICATION,
-            "Support vector classifier (RBF kernel by default); probability=True by default here so that "
-            "predictions come with class probabilities.",
-            default_overrides={"probability": True},
-        ),
-        ModelClass("linear_regression", LinearRegression, REGRESSION, "Ordinary least squares regression."),
-        ModelClass("ridge", Ridge, REGRESSION, "Least squares with L2 regularisation."),
-        ModelClass(
-            "random_forest_regressor",
-            RandomForestRegressor,
-            REGRESSION,
-            "Bagged regression trees; robust on tabular data with little tuning.",
-        ),
-        ModelClass(
-            "gradient_boosting_regressor",
-            HistGradientBoostingRegressor,
-            REGRESSION,
-            "Histogram-based gradient boosting for regression.",
-        ),
-    )
-}
-
-
-def _type_name(python_type: Any) -> str | None:
-    """Map a constraint type to a JSON-ish type name; None where a request cannot express it."""
-    if python_type is bool:
-        return "bool"
-    if python_type in (int, Integral):
-        return "int"
-    if python_type in (float, Real) or getattr(python_type, "__name__", python_type) in ("RealNotInt", "real_not_int"):
-        return "float"
-    if python_type is str:
-        return "str"
-    return None
-
-
-def _schema_from_constraints(constraint_list: list) -> dict[str, Any]:
-    """Translate scikit-learn parameter constraints into types, choices and numeric ranges."""
-    types: set[str] = set()
-    choices: list[Any] = []
-    ranges: list[dict[str, Any]] = []
-    for constraint in constraint_list:
-        if constraint is None:
-            types.add("null")
-        elif isinstance(constraint, Hidden):
-            continue
-        elif constraint == "boolean":
-            types.add("bool")
-        elif constraint == "random_state":
-            types.update({"int", "null"})
-            ranges.append({"type": "int", "min": 0, "max": 2**32 - 1, "closed": "both"})
-        elif isinstance(constraint, str):
-            continue  # "array-like", "sparse matrix", "cv_object", ...: not expressible in a request
-        elif isinstance(constraint, Interval):
-            type_name = _type_name(constraint.type)
-            if type_name is None:
-                continue
-            types.add(type_name)
-            ranges.append(
-                {"type": type_name, "min": constraint.left, "max": constraint.right, "closed": constraint.closed}
-            )
-        elif isinstance(constraint, StrOptions):
-            types.add("str")
-            choices.extend(sorted(constraint.options - set(getattr(constraint, "deprecated", set()))))
-        elif isinstance(constraint, Options):
-            type_name = _type_name(constraint.type)
-            if type_name:
-                types.add(type_name)
-                choices.extend(sorted(constraint.options))
-        else:
-            type_name = _type_name(constraint)
-            if type_name:
-                types.add(type_name)
-    schema: dict[str, Any] = {"types": sorted(types)}
-    if choices:
-        schema["choices"] = choices
-    if ranges:
-        schema["ranges"] = ranges
-    return schema
-
-
-def _jsonable(value: Any) -> Any:
-    """A default value as JSON can carry it (numpy scalars, inf, types...)."""
-    if isinstance(value, (bool, str)) or value is None:
-        return value
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, Real):
-        return float(value) if math.isfinite(value) else str(value)
-    return str(value)
-
-
-_INT_LITERAL = re.compile(r"^[+-]?\d+$")
-
-
-def _string_candidates(text: str) -> Iterator[Any]:
-    """Readings of a string hyperparameter, most specific first (gRPC sends every value as text)."""
-    lowered = text.strip().lower()
-    if lowered in ("none", "null"):
-        yield None
-    if lowered in ("true", "false"):
-        yield lowered == "true"
-    if _INT_LITERAL.match(text.strip()):
-        yield int(text)
-    try:
-        yield float(text)
-    except ValueError:
-        pass
-    yield text
-
-
-def coerce_params(model_class: ModelClass, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate and coerce request hyperparameters against the class's scikit-learn constraints.
-
-    Strings are read as the most specific value the parameter accepts: ``"100"`` becomes 100 for an
-    int parameter, ``"1e-3"`` a float, ``"None"`` None, ``"true"`` True, ``"lbfgs"`` stays a string.
-
-    Returns:
-        The effective hyperparameters: the class defaults updated by the coerced request values.
-
-    Raises:
-        InvalidInput: an unknown name, or a value outside what scikit-learn accepts, naming both.
-    """
-    if params is not None and not isinstance(params, dict):
-        raise InvalidInput("params must be an object mapping hyperparameter names to values")
-    constraints = model_class.constraints()
-    effective = model_class.defaults()
-    for name, raw in (params or {}).items():
-        if name not in constraints:
-            raise InvalidInput(
-                f"Unknown hyperparameter '{name}' for {model_class.key}; accepted: {', '.join(sorted(constraints))}"
-            )
-        candidates = list(_string_candidates(raw)) if isinstance(raw, str) else [raw]
-        first_error: InvalidParameterError | None = None
-        for candidate in candidates:
-            try:
-                validate_parameter_constraints(
-                    {name: constraints[name]}, {name: candidate}, caller_name=model_class.class_name
-                )
-            except InvalidParameterError as exc:
-                first_error = first_error or exc
-                continue
-            effective[name] = candidate
-            break
-        else:
-            raise InvalidInput(f"Invalid hyperparameter {name}={raw!r}: {first_error}")
-    return effective
-
-
-# --------------------------------------------------------------------------------------------------
-# Request data
-# --------------------------------------------------------------------------------------------------
-
-
-def as_feature_matrix(X: Any, settings: Settings, field_name: str = "X") -> np.ndarray:
-    """Turn rows of numbers into a finite 2-D float64 array, or say exactly what is wrong."""
-    if isinstance(X, np.ndarray):
-        matrix = X.astype(np.float64, copy=False)
-    else:
-        if X is None or len(X) == 0:
-            raise InvalidInput(f"{field_name} must be a non-empty list of rows of numbers")
-        try:
-            matrix = np.asarray(X, dtype=np.float64)
-        except (ValueError, TypeError):
-            lengths = [len(row) if isinstance(row, (list, tuple)) else None for row in X]
-            if None not in lengths and len(set(lengths)) > 1:
-                bad = next(i for i, n in enumerate(lengths) if n != lengths[0])
-                raise InvalidInput(
-                    f"{field_name} rows must all have the same length: row 0 has {lengths[0]} values, "
-                    f"row {bad} has {lengths[bad]}"
-                ) from None
-            raise InvalidInput(f"{field_name} must contain only numbers (rows of numeric feature values)") from None
-    if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise InvalidInput(f"{field_name} must be a non-empty list of rows, each a non-empty list of numbers")
-    if matrix.shape[0] > settings.max_rows:
-        raise PayloadTooLarge(f"{field_name} has {matrix.shape[0]} rows; the limit is {settings.max_rows}")
-    if matrix.shape[1] > settings.max_features:
-        raise PayloadTooLarge(f"{field_name} has {matrix.shape[1]} features; the limit is {settings.max_features}")
-    finite = np.isfinite(matrix)
-    if not finite.all():
-        row, col = np.argwhere(~finite)[0]
-        raise InvalidInput(f"{field_name} contains NaN or infinite values (first at row {row}, column {col})")
-    return matrix
-
-
-def _as_targets(y: Any, n_rows: int, task: str) -> np.ndarray:
-    """Validate the target vector for the task: labels (int or str) or finite numbers."""
-    if y is None or len(y) == 0:
-        raise InvalidInput("y must be a non-empty list of targets, one per row of X")
-    if len(y) != n_rows:
-        raise InvalidInput(f"X has {n_rows} rows but y has {len(y)} values; they must match")
-    if task == REGRESSION:
-        try:
-            targets = np.asarray(y, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise InvalidInput("y must contain only numbers for a regression model") from None
-        if targets.ndim != 1 or not np.isfinite(targets).all():
-            raise InvalidInput("y must be a flat list of finite numbers for a regression model")
-        return targets
-    kinds = {type(v) for v in y}
-    if kinds <= {int, bool, np.int32, np.int64}:
-        targets = np.asarray(y, dtype=np.int64)
-    elif kinds <= {str}:
-        targets = np.asarray(y, dtype=object).astype(str)
-    elif kinds <= {float, int}:
-        values = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(values).all() or not np.all(values == np.round(values)):
-            raise InvalidInput("Classification labels must be integers or strings, not fractional numbers")
-        targets = values.astype(np.int64)
-    else:
-        raise InvalidInput("Classification labels in y must be all integers or all strings")
-    if len(np.unique(targets)) < 2:
-        raise InvalidInput("A classifier needs at least 2 distinct classes in y")
-    return targets
-
-
-def _feature_names(names: Sequence[str] | None, n_features: int) -> list[str]:
-    if not names:
-        return [f"feature_{i}" for i in range(n_features)]
-    names = [str(n) for n in names]
-    if len(names) != n_features:
-        raise InvalidInput(f"feature_names has {len(names)} names but X has {n_features} columns")
-    if len(set(names)) != len(names):
-        raise InvalidInput("feature_names must be unique")
-    return names
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------------------
-
-
-def _holdout_possible(y: np.ndarray, task: str, test_size: float) -> bool:
-    n_rows = len(y)
-    n_test = math.ceil(n_rows * test_size)
-    if test_size <= 0 or n_test < 2 or n_rows - n_test < 2:
-        return False
-    if task == CLASSIFICATION:
-        _, counts = np.unique(y, return_counts=True)
-        return bool(counts.min() >= 2 and n_test >= len(counts) and n_rows - n_test >= len(counts))
-    return True
-
-
-def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    """Metrics of a fitted estimator on (X, y): classification or regression set."""
-    predictions = estimator.predict(X)
-    if task == REGRESSION:
-        return {
-            "rmse": float(math.sqrt(skmetrics.mean_squared_error(y, predictions))),
-            "mae": float(skmetrics.mean_absolute_error(y, predictions)),
-            "r2": float(skmetrics.r2_score(y, predictions)),
-        }
-    scores = {
-        "accuracy": float(skmetrics.accuracy_score(y, predictions)),
-        "precision": float(skmetrics.precision_score(y, predictions, average="weighted", zero_division=0)),
-        "recall": float(skmetrics.recall_score(y, predictions, average="weighted", zero_division=0)),
-        "f1": float(skmetrics.f1_score(y, predictions, average="weighted", zero_division=0)),
-    }
-    if hasattr(estimator, "predict_proba"):
-        probabilities = estimator.predict_proba(X)
-        try:
-            if len(estimator.classes_) == 2:
-                scores["roc_auc"] = float(skmetrics.roc_auc_score(y, probabilities[:, 1]))
-            else:
-                scores["roc_auc"] = float(
-                    skmetrics.roc_auc_score(
-                        y, probabilities, multi_class="ovr", average="weighted", labels=estimator.classes_
-                    )
-                )
-        except ValueError:  # a class missing from the evaluation rows: AUC is undefined
-            pass
-    return scores
-
 
 # --------------------------------------------------------------------------------------------------
 # Registry access
@@ -480,11 +104,11 @@ def registry_errors(action: str) -> Iterator[None]:
 
 
 def _utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _json_tag(value: Any) -> str | None:
-    text = json.dumps(value, default=_jsonable)
+    text = json.dumps(value, default=jsonable)
     return text if len(text) <= MAX_TAG_VALUE else None
 
 
@@ -568,8 +192,6 @@ class ModelService:  # pylint: disable=too-many-public-methods
         os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
         self.client = client or MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
         self.cache = ModelCache(settings.model_cache_size)
         self._resolved: dict[tuple[str, str | None], tuple[float, Any]] = {}
@@ -703,8 +325,8 @@ class ModelService:  # pylint: disable=too-many-public-methods
             raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
         effective = coerce_params(model_class, params)
         matrix = as_feature_matrix(X, self.settings)
-        targets = _as_targets(y, matrix.shape[0], model_class.task)
-        names = _feature_names(feature_names, matrix.shape[1])
+        targets = as_targets(y, matrix.shape[0], model_class.task)
+        names = feature_names_for(feature_names, matrix.shape[1])
         requested = {k: v for k, v in effective.items() if params and k in params}
         return {
             "params": effective,
@@ -720,7 +342,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         started = time.perf_counter()
         X, y, task = prepared["X"], prepared["y"], model_class.task
         estimator = model_class.estimator(**prepared["params"])
-        if _holdout_possible(y, task, prepared["test_size"]):
+        if holdout_possible(y, task, prepared["test_size"]):
             X_train, X_eval, y_train, y_eval = train_test_split(
                 X,
                 y,
@@ -742,9 +364,17 @@ class ModelService:  # pylint: disable=too-many-public-methods
         scores = evaluate(estimator, X_eval, y_eval, task)
         timings["evaluate_seconds"] = time.perf_counter() - mark
 
-        classes = [_jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
+        classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
         version = self._log_and_register(
-            model_id, model_class, estimator, prepared, scores, evaluation, classes, owner, timings
+            model_id,
+            model_class,
+            estimator,
+            prepared,
+            scores=scores,
+            evaluation=evaluation,
+            classes=classes,
+            owner=owner,
+            timings=timings,
         )
         loaded = LoadedModel(estimator, version, task, X.shape[1], classes)
         self.cache.put((model_id, version), loaded)
@@ -759,12 +389,12 @@ class ModelService:  # pylint: disable=too-many-public-methods
             "evaluation": evaluation,
             "n_train": int(len(y_train)),
             "n_eval": int(len(y_eval)),
-            "params": {k: _jsonable(v) for k, v in prepared["requested_params"].items()},
+            "params": {k: jsonable(v) for k, v in prepared["requested_params"].items()},
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
 
     def _log_and_register(  # pylint: disable=too-many-arguments,too-many-locals
-        self, model_id, model_class, estimator, prepared, scores, evaluation, classes, owner, timings
+        self, model_id, model_class, estimator, prepared, *, scores, evaluation, classes, owner, timings
     ) -> str:
         """One MLflow run (params, metrics, model artifact) and a new registry version made current."""
         trained_at = _utcnow()
@@ -795,9 +425,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 self.client.log_batch(
                     run_id,
                     metrics=[mlflow.entities.Metric(k, v, int(time.time() * 1000), 0) for k, v in scores.items()],
-                    params=[
-                        mlflow.entities.Param(k, str(_jsonable(v))[:6000]) for k, v in prepared["params"].items()
-                    ],
+                    params=[mlflow.entities.Param(k, str(jsonable(v))[:6000]) for k, v in prepared["params"].items()],
                     tags=[mlflow.entities.RunTag(TAG_PREFIX + "evaluation", evaluation)],
                 )
             timings["log_run_seconds"] = time.perf_counter() - mark
@@ -861,7 +489,9 @@ class ModelService:  # pylint: disable=too-many-public-methods
     def _discard_run(self, run_id: str) -> None:
         try:
             run = self.client.get_run(run_id)
-            get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+            get_artifact_repository(
+                run.info.artifact_uri, tracking_uri=self.settings.mlflow_tracking_uri
+            ).delete_artifacts()
         except Exception:  # pylint: disable=broad-exception-caught
             logger.warning("Could not delete artifacts of run %s", run_id, exc_info=True)
         try:
@@ -1054,7 +684,9 @@ class ModelService:  # pylint: disable=too-many-public-methods
         loaded = self.cache.get_or_load((model_id, resolved), lambda: self._load(model_id, model_version))
         matrix = as_feature_matrix(X, self.settings)
         if matrix.shape[1] != loaded.n_features:
-            raise InvalidInput(f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}")
+            raise InvalidInput(
+                f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
+            )
         predictions = loaded.estimator.predict(matrix)
         result: dict[str, Any] = {
             "model_id": model_id,
@@ -1070,18 +702,19 @@ class ModelService:  # pylint: disable=too-many-public-methods
         """Download one version's artifact and deserialize it with our own skops allow-list."""
         with registry_errors(f"load model {model_id} version {model_version.version}"):
             with tempfile.TemporaryDirectory(prefix="mlservice-load-") as scratch:
-                local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{model_id}/{model_version.version}", dst_path=scratch
-                )
+                # through our own client: MLflow's models:/ resolution would use global state
+                local = self.client.download_artifacts(model_version.run_id, MODEL_ARTIFACT_PATH, scratch)
                 flavor = MlflowModel.load(os.path.join(local, "MLmodel")).flavors["sklearn"]
                 if flavor.get("serialization_format") != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
                     raise ServiceError(f"Model '{model_id}' was not saved by this service (not skops)")
                 estimator = skops.io.load(os.path.join(local, flavor["pickled_model"]), trusted=SKOPS_TRUSTED_TYPES)
         record = self._version_record(model_version)
         task = CLASSIFICATION if hasattr(estimator, "classes_") else REGRESSION
-        classes = [_jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
+        classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
         logger.info("Loaded model %s version %s into the cache", model_id, model_version.version)
-        return LoadedModel(estimator, str(model_version.version), task, int(estimator.n_features_in_), classes or record["classes"])
+        return LoadedModel(
+            estimator, str(model_version.version), task, int(estimator.n_features_in_), classes or record["classes"]
+        )
 
     # --- deleting ---------------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import requests
@@ -49,7 +49,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, process: su
         try:
             if check():
                 return
-        except Exception:  # pylint: disable=broad-exception-caught  # not up yet
+        except Exception:  # noqa: S110  # pylint: disable=broad-exception-caught  # not up yet
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{what} not ready after {timeout} s")
@@ -68,7 +68,7 @@ class ManagedProcess:
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         """Start the process (stdout and stderr to its log file)."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -131,25 +131,50 @@ def postgres_uri(log_dir):  # pylint: disable=redefined-outer-name
         as_postgres = ["runuser", "-u", "postgres", "--"]
     data = base / "data"
     subprocess.run(
-        [*as_postgres, f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--no-locale"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            *as_postgres,
+            f"{bindir}/initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run(
-        [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "start",
-         "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            *as_postgres,
+            f"{bindir}/pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         for statement in ("CREATE USER mlflow PASSWORD 'mlflow'", "CREATE DATABASE mlflow OWNER mlflow"):
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
         yield f"postgresql+psycopg2://mlflow:mlflow@127.0.0.1:{port}/mlflow"
     finally:
         subprocess.run(
-            [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True
+            [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            check=False,
         )
         shutil.copy(base / "log", log_dir / "postgres.log")
         shutil.rmtree(base, ignore_errors=True)
@@ -215,7 +240,7 @@ def mlflow_server(postgres_uri, s3_endpoint, log_dir):  # pylint: disable=redefi
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(http_ok(url + "/health"), 90, "MLflow server", server.process)
-    except Exception:
+    except Exception:  # pylint: disable=broad-exception-caught
         server.stop()
         pytest.fail(f"MLflow server did not start:\n{server.log_tail()}")
     yield url
@@ -269,13 +294,13 @@ class FrontEnd(ManagedProcess):
         """http://host:port (REST) or host:port (gRPC target)."""
         return f"http://127.0.0.1:{self.port}" if self.role == "rest" else f"127.0.0.1:{self.port}"
 
-    def start_and_wait(self) -> "FrontEnd":
+    def start_and_wait(self) -> FrontEnd:
         """Start and wait until it answers its health check."""
         self.start()
         check = http_ok(self.url + "/health") if self.role == "rest" else grpc_health_ok(self.url)
         try:
             wait_until(check, 60, f"{self.role} server", self.process)
-        except Exception:
+        except Exception:  # pylint: disable=broad-exception-caught
             self.stop()
             pytest.fail(f"{self.role} server did not start:\n{self.log_tail()}")
         return self

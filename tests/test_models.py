@@ -11,9 +11,11 @@ import pytest
 from mlflow.protos import databricks_pb2
 
 import models
+from catalogue import jsonable
 from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge
 from models import MODEL_CLASSES, ModelService, as_feature_matrix, coerce_params
 from settings import Settings
+from training import as_targets, holdout_possible
 
 # --- catalogue -------------------------------------------------------------------------------------
 
@@ -45,7 +47,7 @@ def test_schema_is_derived_from_the_estimator(key):
     for name, entry in schema.items():
         assert name in model_class.estimator._parameter_constraints  # pylint: disable=protected-access
         expected = model_class.default_overrides.get(name, estimator_defaults[name])
-        assert entry["default"] == models._jsonable(expected)  # pylint: disable=protected-access
+        assert entry["default"] == jsonable(expected)
         assert entry["types"]
     assert "n_jobs" not in schema and "verbose" not in schema
 
@@ -152,7 +154,7 @@ def test_feature_matrix_limits():
 )
 def test_malformed_targets_are_refused(y, task, fragment):
     with pytest.raises(InvalidInput, match=fragment):
-        models._as_targets(y, 3, task)  # pylint: disable=protected-access
+        as_targets(y, 3, task)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +167,7 @@ def test_malformed_targets_are_refused(y, task, fragment):
     ],
 )
 def test_holdout_only_when_the_data_allows(y, test_size, expected):
-    assert models._holdout_possible(np.array(y), "classification", test_size) is expected  # pylint: disable=protected-access
+    assert holdout_possible(np.array(y), "classification", test_size) is expected
 
 
 # --- the reference's "training logs to MLflow" test, with MLflow mocked -----------------------------
@@ -197,7 +199,7 @@ def test_training_logs_params_metrics_and_model_to_mlflow(iris):
 
 
 def test_a_failed_upload_rolls_back_the_registered_model(iris):
-    X, y = iris
+    X, _ = iris
     client = mock.MagicMock()
     client.create_run.return_value.info.run_id = "run-2"
     client.log_artifacts.side_effect = OSError("S3 down")
@@ -209,7 +211,6 @@ def test_a_failed_upload_rolls_back_the_registered_model(iris):
 
 
 # --- against the real MLflow server (PostgreSQL + S3 stand-in) --------------------------------------
-
 
 
 @pytest.mark.integration

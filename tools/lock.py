@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from pip._internal.models.index import PyPI  # pip's default index, not a hard-coded host
-from poetry.factory import Factory
+from poetry.factory import Factory  # pylint: disable=import-error  # runs in the Poetry tool venv
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,172 @@
+"""REST API tests: Flask test client over the real core (MLflow server on PostgreSQL + S3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def app(settings, service):
+    application = create_app(settings, service=service)
+    application.config.update(TESTING=True)
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def trained(client, iris):
+    X, y = iris
+    response = client.post(
+        "/models/train", json={"model_type": "logistic_regression", "X": X, "y": y, "params": {"max_iter": "300"}}
+    )
+    assert response.status_code == 201, response.json
+    model_id = response.json["model_id"]
+    yield model_id
+    client.delete(f"/models/{model_id}")
+
+
+def test_health_reports_mlflow(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok" and response.json["mlflow"] == "ok"
+
+
+def test_model_classes_have_task_description_and_schema(client):
+    classes = client.get("/model-classes").json
+    assert classes["random_forest"]["task"] == "classification"
+    assert classes["ridge"]["task"] == "regression"
+    names = {hp["name"] for hp in classes["random_forest"]["hyperparameters"]}
+    assert {"n_estimators", "max_depth"} <= names
+
+
+def test_full_cycle(client, trained, iris):
+    X, y = iris
+    listed = client.get("/models").json
+    assert trained in [m["id"] for m in listed]
+    record = client.get(f"/models/{trained}").json
+    assert record["model_type"] == "logistic_regression" and record["version"] == 1
+    assert record["params"] == {"max_iter": 300}
+
+    prediction = client.post(f"/models/{trained}/predict", json={"X": X[:2]}).json
+    assert prediction["predictions"] == y[:2] and prediction["version"] == 1
+    assert len(prediction["probabilities"]) == 2 and prediction["classes"] == [0, 1, 2]
+
+    retrained = client.post(f"/models/{trained}/retrain", json={"X": X, "y": y, "params": {"C": 0.5}})
+    assert retrained.status_code == 200 and retrained.json["version"] == 2
+    assert client.get(f"/metrics/{trained}").json["version"] == 2
+    assert client.get(f"/metrics/{trained}?version=1").json["version"] == 1
+    assert client.post(f"/models/{trained}/predict", json={"X": X[:1], "version": 1}).json["version"] == 1
+
+    assert client.delete(f"/models/{trained}").status_code == 204
+    assert client.get(f"/models/{trained}").status_code == 404
+
+
+def test_string_labels_and_regression_over_rest(client, iris):
+    X, y = iris
+    names = ["setosa", "versicolor", "virginica"]
+    labelled = client.post("/models/train", json={"model_type": "decision_tree", "X": X, "y": [names[i] for i in y]})
+    regression = client.post("/models/train", json={"model_type": "ridge", "X": X, "y": [r[0] for r in X]})
+    try:
+        assert labelled.status_code == 201 and regression.status_code == 201
+        predicted = client.post(f"/models/{labelled.json['model_id']}/predict", json={"X": X[:1]}).json
+        assert predicted["predictions"] == ["setosa"] and predicted["classes"] == names
+        value = client.post(f"/models/{regression.json['model_id']}/predict", json={"X": X[:1]}).json
+        assert isinstance(value["predictions"][0], float) and "probabilities" not in value
+        assert set(regression.json["metrics"]) == {"rmse", "mae", "r2"}
+    finally:
+        for response in (labelled, regression):
+            client.delete(f"/models/{response.json['model_id']}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "fragment"),
+    [
+        ("post", "/models/train", {"model_type": "nope", "X": [[1], [2]], "y": [0, 1]}, 400, "Unknown model_type"),
+        (
+            "post",
+            "/models/train",
+            {"model_type": "random_forest", "params": {"n_estimators": "-1"}, "X": [[1], [2]], "y": [0, 1]},
+            400,
+            "n_estimators",
+        ),
+        (
+            "post",
+            "/models/train",
+            {"model_type": "random_forest", "params": {"bogus": 1}, "X": [[1], [2]], "y": [0, 1]},
+            400,
+            "bogus",
+        ),
+        ("post", "/models/train", {"model_type": "knn", "X": [[1, 2], [3]], "y": [0, 1]}, 400, "same length"),
+        ("post", "/models/train", {"model_type": "knn", "X": [[1], [2]], "y": [0]}, 400, "must match"),
+        ("post", "/models/train", {"model_type": "knn", "X": [[1], [2]]}, 400, "y"),
+        ("post", "/models/train", {"model_type": "knn", "X": [["a"], [2]], "y": [0, 1]}, 400, "X"),
+        (
+            "post",
+            "/models/train",
+            {"model_type": "knn", "X": [[1], [2]], "y": [0, 1], "test_size": 0.9},
+            400,
+            "test_size",
+        ),
+        (
+            "post",
+            "/models/train",
+            {"model_type": "knn", "X": [[1], [2]], "y": [0, 1], "model_id": "bad id!"},
+            400,
+            "model_id",
+        ),
+        ("post", "/models/no-such-model/predict", {"X": [[1.0]]}, 404, "no-such-model"),
+        ("post", "/models/no-such-model/retrain", {"X": [[1.0]], "y": [1]}, 404, "no-such-model"),
+        ("get", "/models/no-such-model", None, 404, "no-such-model"),
+        ("delete", "/models/no-such-model", None, 404, "no-such-model"),
+        ("get", "/metrics/no-such-model", None, 404, "no-such-model"),
+    ],
+)
+def test_bad_requests_get_a_json_message_naming_the_problem(client, method, path, body, status, fragment):
+    response = getattr(client, method)(path, json=body) if body is not None else getattr(client, method)(path)
+    assert response.status_code == status, response.json
+    assert fragment in str(response.json)  # "message" names it; schema errors name the field under "errors"
+    assert "message" in response.json and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_wrong_feature_count_and_bad_version_at_predict(client, trained):
+    wrong = client.post(f"/models/{trained}/predict", json={"X": [[1.0, 2.0]]})
+    assert wrong.status_code == 400 and "expects 4 features" in wrong.json["message"]
+    missing = client.post(f"/models/{trained}/predict", json={"X": [[1.0, 2.0, 3.0, 4.0]], "version": 7})
+    assert missing.status_code == 404 and "version 7" in missing.json["message"]
+    bad = client.get(f"/metrics/{trained}?version=abc")
+    assert bad.status_code == 400 and "version" in bad.json["message"]
+
+
+def test_malformed_json_and_oversized_bodies(settings, service):
+    small = create_app(settings.model_copy(update={"max_body_bytes": 2048}), service=service).test_client()
+    garbage = small.post("/models/train", data="{not json", content_type="application/json")
+    assert garbage.status_code == 400 and "message" in garbage.json
+    huge = small.post("/models/train", json={"model_type": "knn", "X": [[1.0] * 50] * 50, "y": [0] * 50})
+    assert huge.status_code == 413 and "message" in huge.json
+
+
+def test_swagger_documents_every_endpoint(client):
+    spec = client.get("/swagger.json").json
+    assert {
+        "/health",
+        "/model-classes",
+        "/models",
+        "/models/train",
+        "/models/{model_id}",
+        "/models/{model_id}/predict",
+        "/models/{model_id}/retrain",
+        "/metrics/{model_id}",
+    } <= set(spec["paths"])
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method != "parameters":
+                assert operation.get("summary"), f"{method.upper()} {path} has no one-line docstring"
+    assert client.get("/").status_code == 200  # Swagger UI

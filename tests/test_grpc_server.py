@@ -1,0 +1,235 @@
+"""gRPC server tests: a real server on a free port over the real core; generated code in sync."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+import app_pb2
+import app_pb2_grpc
+from grpc_server import build_server
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_code_matches_app_proto(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I.",
+            f"--python_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            "app.proto",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    for name in ("app_pb2.py", "app_pb2_grpc.py"):
+        assert (tmp_path / name).read_text() == (ROOT / name).read_text(), f"{name} is stale: run 'make proto'"
+
+
+def test_reference_contract_is_kept():
+
+    def fields(message):
+        return {f.name: f.number for f in message.DESCRIPTOR.fields}
+
+    assert app_pb2.DESCRIPTOR.package == "mlservice"
+    assert {
+        "HealthCheck",
+        "GetModelClasses",
+        "ListModels",
+        "TrainModel",
+        "GetModel",
+        "DeleteModel",
+        "Predict",
+        "RetrainModel",
+        "GetMetrics",
+    } <= set(app_pb2.DESCRIPTOR.services_by_name["MLService"].methods_by_name)
+    assert {"model_type": 1, "params": 2, "X": 3, "y": 4}.items() <= fields(app_pb2.TrainRequest).items()
+    assert {"model_id": 1, "X": 2}.items() <= fields(app_pb2.PredictRequest).items()
+    assert {"predictions": 1}.items() <= fields(app_pb2.PredictResponse).items()
+    assert {"model_id": 1, "X": 2, "y": 3}.items() <= fields(app_pb2.RetrainRequest).items()
+    assert {"id": 1, "model_type": 2, "params": 3, "created_at": 4, "metrics": 5}.items() <= fields(
+        app_pb2.ModelResponse
+    ).items()
+    assert {"class_name": 1, "hyperparameters": 2, "description": 3}.items() <= fields(app_pb2.ModelClassInfo).items()
+    assert fields(app_pb2.FeatureArray) == {"features": 1}
+
+
+@pytest.fixture(scope="module")
+def grpc_target(settings, service):
+    server, port = build_server(settings.model_copy(update={"grpc_port": free_port()}), service)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+@pytest.fixture
+def stub(grpc_target):
+    with grpc.insecure_channel(grpc_target) as channel:
+        yield app_pb2_grpc.MLServiceStub(channel)
+
+
+def features(rows):
+    return [app_pb2.FeatureArray(features=row) for row in rows]
+
+
+pytestmark = pytest.mark.integration
+
+
+def test_health_check_and_standard_health_service(stub, grpc_target):
+    assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"
+    with grpc.insecure_channel(grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service_name in ("", "mlservice.MLService"):
+            response = health.Check(health_pb2.HealthCheckRequest(service=service_name))
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_service(grpc_target):
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for r in responses for s in r.list_services_response.service}
+    assert "mlservice.MLService" in names
+
+
+def test_model_classes_include_schema(stub):
+    classes = stub.GetModelClasses(app_pb2.Empty()).model_classes
+    assert classes["random_forest"].class_name == "RandomForestClassifier"
+    assert "n_estimators" in classes["random_forest"].hyperparameters
+    schema = {hp.name: hp for hp in classes["random_forest"].schema}
+    assert schema["n_estimators"].default_json == "100" and schema["n_estimators"].ranges[0].min == "1"
+    assert classes["ridge"].task == "regression"
+
+
+def test_full_cycle_over_grpc(stub, iris):
+    X, y = iris
+    trained = stub.TrainModel(
+        app_pb2.TrainRequest(
+            model_type="random_forest", params={"n_estimators": "10", "max_depth": "None"}, X=features(X), y=y
+        )
+    )
+    model_id = trained.model_id
+    try:
+        assert trained.version == 1 and trained.metrics["accuracy"] > 0.8 and trained.evaluation == "holdout"
+        assert model_id in [m.id for m in stub.ListModels(app_pb2.Empty()).models]
+        record = stub.GetModel(app_pb2.ModelId(model_id=model_id))
+        assert record.model_type == "random_forest" and record.params == {"n_estimators": "10", "max_depth": "null"}
+        predicted = stub.Predict(app_pb2.PredictRequest(model_id=model_id, X=features(X[:3])))
+        assert list(predicted.predictions) == y[:3] and len(predicted.probabilities) == 3
+        assert stub.GetMetrics(app_pb2.ModelId(model_id=model_id)).metrics["accuracy"] == trained.metrics["accuracy"]
+        retrained = stub.RetrainModel(app_pb2.RetrainRequest(model_id=model_id, X=features(X), y=y))
+        assert retrained.version == 2 and retrained.metrics
+        assert [v.version for v in stub.GetModel(app_pb2.ModelId(model_id=model_id)).versions] == [2, 1]
+        assert stub.DeleteModel(app_pb2.ModelId(model_id=model_id)).success
+    finally:
+        try:
+            stub.DeleteModel(app_pb2.ModelId(model_id=model_id))
+        except grpc.RpcError:
+            pass
+    with pytest.raises(grpc.RpcError) as gone:
+        stub.GetModel(app_pb2.ModelId(model_id=model_id))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_string_labels_and_regression_targets(stub, iris):
+    X, y = iris
+    names = ["setosa", "versicolor", "virginica"]
+    labelled = stub.TrainModel(
+        app_pb2.TrainRequest(model_type="knn", X=features(X), y_labels=[names[i] for i in y])
+    ).model_id
+    regression = stub.TrainModel(
+        app_pb2.TrainRequest(model_type="linear_regression", X=features(X), y_values=[r[0] for r in X], test_size=0)
+    )
+    try:
+        predicted = stub.Predict(app_pb2.PredictRequest(model_id=labelled, X=features(X[:1])))
+        assert list(predicted.labels) == ["setosa"] and list(predicted.classes) == names
+        assert regression.evaluation == "train" and "r2" in regression.metrics
+    finally:
+        stub.DeleteModel(app_pb2.ModelId(model_id=labelled))
+        stub.DeleteModel(app_pb2.ModelId(model_id=regression.model_id))
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_message", "code", "fragment"),
+    [
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(model_type="nope", X=features([[1.0], [2.0]]), y=[0, 1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unknown model_type",
+        ),
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(
+                model_type="random_forest", params={"n_estimators": "abc"}, X=features([[1.0], [2.0]]), y=[0, 1]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "n_estimators",
+        ),
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(model_type="knn", X=features([[1.0, 2.0], [1.0]]), y=[0, 1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "same length",
+        ),
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(model_type="knn", X=features([[float("nan")], [1.0]]), y=[0, 1]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "NaN",
+        ),
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(model_type="knn", X=[], y=[]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "non-empty",
+        ),
+        (
+            "Predict",
+            app_pb2.PredictRequest(model_id="no-such-model", X=features([[1.0]])),
+            grpc.StatusCode.NOT_FOUND,
+            "no-such-model",
+        ),
+        ("Predict", app_pb2.PredictRequest(model_id="", X=features([[1.0]])), grpc.StatusCode.NOT_FOUND, "not found"),
+        ("GetModel", app_pb2.ModelId(model_id="no-such-model"), grpc.StatusCode.NOT_FOUND, "no-such-model"),
+        ("DeleteModel", app_pb2.ModelId(model_id="no-such-model"), grpc.StatusCode.NOT_FOUND, "no-such-model"),
+        ("GetMetrics", app_pb2.ModelId(model_id="no-such-model"), grpc.StatusCode.NOT_FOUND, "no-such-model"),
+        (
+            "RetrainModel",
+            app_pb2.RetrainRequest(model_id="no-such-model", X=features([[1.0]]), y=[1]),
+            grpc.StatusCode.NOT_FOUND,
+            "no-such-model",
+        ),
+    ],
+)
+def test_bad_requests_get_clear_status_codes(stub, rpc, request_message, code, fragment):
+    with pytest.raises(grpc.RpcError) as failure:
+        getattr(stub, rpc)(request_message)
+    assert failure.value.code() == code
+    assert fragment in failure.value.details()
+    assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"  # still serving
+
+
+def test_wrong_feature_count_at_predict(stub, iris):
+    X, y = iris
+    model_id = stub.TrainModel(
+        app_pb2.TrainRequest(model_type="logistic_regression", X=features(X), y=y, params={"max_iter": "300"})
+    ).model_id
+    try:
+        with pytest.raises(grpc.RpcError) as failure:
+            stub.Predict(app_pb2.PredictRequest(model_id=model_id, X=features([[1.0, 2.0]])))
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "expects 4 features" in failure.value.details()
+    finally:
+        stub.DeleteModel(app_pb2.ModelId(model_id=model_id))
