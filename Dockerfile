@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image for every role of mlservice; the command picks the role (docker/entrypoint.sh):
+#   rest (gunicorn, 5000) | grpc (50051) | dashboard (streamlit, 8501) | mlflow (tracking server, 5002)
+# Build: docker build -t mlservice:dev .      Run: docker run --rm -p 5000:5000 mlservice:dev rest
+
+# Exact tag, no digest: rebuilds pick up nothing new unless this line changes.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# --- builder: poetry.lock -> hash-pinned requirements -> /opt/venv --------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+# Poetry lives in a throwaway venv of this stage only; it never reaches the final image.
+RUN python -m venv /opt/poetry \
+ && /opt/poetry/bin/pip install --no-cache-dir poetry==2.5.1 poetry-plugin-export==1.10.1
+COPY pyproject.toml poetry.lock ./
+# `poetry export` fails when poetry.lock is stale, so the image never drifts from the lock.
+# Only the main group: test and lint tools stay out of the image.
+RUN /opt/poetry/bin/poetry export --only main -f requirements.txt -o requirements.txt \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt
+
+# --- runtime -------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    MLSERVICE_HOST=0.0.0.0 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/home/app
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# .dockerignore is an allow-list: only the top-level *.py (including the checked-in app_pb2*.py,
+# never regenerated here), app.proto, docker/ and .streamlit/ (when present) reach this COPY.
+# Files stay root-owned: the service user can read its code but not change it.
+COPY . /app/
+RUN chmod 0755 /app/docker/entrypoint.sh /app/docker/healthcheck.py
+USER 10001:10001
+EXPOSE 5000 50051 8501 5002
+# The check finds the role from PID 1's command line (or MLSERVICE_ROLE) and probes that role's port.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "/app/docker/healthcheck.py"]
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["rest"]
