@@ -46,7 +46,7 @@ test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC p
 proto: install ## regenerate app_pb2*.py from app.proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
 
-lint: install ## ruff + pylint + deployment-file checks
+lint: install system-deps ## ruff + pylint + deployment-file checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint $(PY_SOURCES)
