@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, g, request
 from flask_restx import Api, Namespace, Resource, fields
 
+from auth import init_auth
 from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
 from settings import Settings
 
@@ -270,9 +271,13 @@ def create_app(settings: Settings | None = None, service=None) -> Flask:
         app,
         version="1.0",
         title="mlservice",
-        description="Train, version and serve scikit-learn models; every model is tracked in MLflow.",
+        description="Train, version and serve scikit-learn models; every model is tracked in MLflow. "
+        "Authorize with 'Bearer <token>' (an API token, or the local token printed by make run).",
         doc="/",
+        authorizations={"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+        security="bearer",
     )
+    init_auth(app, api, settings)
 
     @api.errorhandler(ServiceError)
     def handle_service_error(exc: ServiceError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hmac
 import json
 import logging
 import signal
@@ -173,6 +174,46 @@ def predict_response(result: dict[str, Any]) -> app_pb2.PredictResponse:
     )
 
 
+# --- authentication --------------------------------------------------------------------------------
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Requires ``authorization: Bearer <GRPC_AUTH_TOKEN>`` on every call but the health service."""
+
+    OPEN_PREFIX = "/grpc.health.v1.Health/"
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.startswith(self.OPEN_PREFIX):
+            return continuation(handler_call_details)
+        supplied = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(str(supplied).encode(), self._expected):
+            return continuation(handler_call_details)
+        handler = continuation(handler_call_details)
+        return None if handler is None else _unauthenticated(handler)
+
+
+def _unauthenticated(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as handler that answers UNAUTHENTICATED."""
+
+    def deny(_request, context):
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid 'authorization: Bearer <token>' metadata")
+
+    kinds = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }
+    return kinds[(handler.request_streaming, handler.response_streaming)](
+        deny,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 # --- the servicer ----------------------------------------------------------------------------------
 
 
@@ -256,8 +297,10 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
 
 def build_server(settings: Settings, service) -> tuple[grpc.Server, int]:
     """A gRPC server with the MLService, health and reflection services, bound but not started."""
+    interceptors = [BearerTokenInterceptor(settings.grpc_auth_token)] if settings.grpc_auth_token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_grpc_message_bytes),
             ("grpc.max_send_message_length", settings.max_grpc_message_bytes),

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from auth import ensure_local_token
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -141,6 +142,15 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-branches,too-many
                 break
             time.sleep(0.3)
         if not stopping.is_set() and all(c.poll() is None for c in children.values()):
+            if settings.github_enabled:
+                sign_in = f"  Sign in                http://127.0.0.1:{settings.rest_port}/login (GitHub)\n"
+            else:
+                token = ensure_local_token(settings)
+                sign_in = (
+                    f"  Local API token        {token}  (kept in {settings.local_token_path})\n"
+                    f"  Try it                 curl -H 'Authorization: Bearer {token}' "
+                    f"http://127.0.0.1:{settings.rest_port}/models\n"
+                )
             print(
                 "\nmlservice is up (Ctrl-C stops everything):\n"
                 f"  Swagger UI / REST API  http://127.0.0.1:{settings.rest_port}/\n"
@@ -151,6 +161,7 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-branches,too-many
                     if "dashboard" in roles
                     else ""
                 )
+                + sign_in
                 + f"  State                  {state}\n",
                 flush=True,
             )

@@ -58,11 +58,74 @@ class Settings(BaseSettings):
     max_rows: int = Field(default=1_000_000, ge=1, description="Most rows accepted in one train/predict call.")
     max_features: int = Field(default=10_000, ge=1, description="Most features (columns) accepted.")
 
+    # --- authentication ----------------------------------------------------------------------
+    secret_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SECRET_KEY", "MLSERVICE_SECRET_KEY"),
+        description="Signs session cookies. Required when GitHub OAuth is configured; in the embedded "
+        "default one is generated once and kept in the state directory.",
+    )
+    github_client_id: str | None = Field(default=None, validation_alias=AliasChoices("GITHUB_CLIENT_ID"))
+    github_client_secret: str | None = Field(default=None, validation_alias=AliasChoices("GITHUB_CLIENT_SECRET"))
+    github_authorize_url: str = Field(default="https://github.com/login/oauth/authorize")
+    github_token_url: str = Field(default="https://github.com/login/oauth/access_token")
+    github_api_base: str = Field(default="https://api.github.com/", description="GitHub (Enterprise) API root.")
+    github_allowed_users: str = Field(
+        default="",
+        validation_alias=AliasChoices("GITHUB_ALLOWED_USERS", "MLSERVICE_GITHUB_ALLOWED_USERS"),
+        description="Comma-separated GitHub logins allowed to sign in (empty: any, unless orgs are set).",
+    )
+    github_allowed_orgs: str = Field(
+        default="",
+        validation_alias=AliasChoices("GITHUB_ALLOWED_ORGS", "MLSERVICE_GITHUB_ALLOWED_ORGS"),
+        description="Comma-separated GitHub organisations whose members may sign in.",
+    )
+    api_tokens: str = Field(
+        default="",
+        description="Static service tokens, comma-separated; 'name=token' names the caller (owner of its "
+        "models), a bare token is called 'service'. For the dashboard and automation.",
+    )
+    grpc_auth_token: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRPC_AUTH_TOKEN", "MLSERVICE_GRPC_AUTH_TOKEN"),
+        description="When set, every gRPC call but the health service needs 'authorization: Bearer <token>'.",
+    )
+    dashboard_url: str = Field(
+        default="http://localhost:8501",
+        validation_alias=AliasChoices("DASHBOARD_URL", "MLSERVICE_DASHBOARD_URL"),
+        description="Where the dashboard lives; sign-in may redirect back only to its host or redirect_hosts.",
+    )
+    redirect_hosts: str = Field(default="", description="Extra hosts (host[:port], comma-separated) for next=.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the service's own database (API tokens). Default: SQLite in the state "
+        "directory; PostgreSQL in deployment (postgresql+psycopg2://...).",
+    )
+    trust_proxy: bool = Field(
+        default=False, description="Behind a reverse proxy: honour X-Forwarded-* (scheme, host) via ProxyFix."
+    )
+    token_max_days: int = Field(default=365, ge=1, description="Longest lifetime of a personal API token.")
+    preferred_url_scheme: str = Field(
+        default="http",
+        validation_alias=AliasChoices("PREFERRED_URL_SCHEME", "MLSERVICE_PREFERRED_URL_SCHEME"),
+        description="'https' when served behind HTTPS: session cookies are then marked Secure.",
+    )
+
+    @property
+    def github_enabled(self) -> bool:
+        """GitHub OAuth sign-in is configured."""
+        return bool(self.github_client_id and self.github_client_secret)
+
     # --- embedded default --------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".state"),
         description="Git-ignored folder for the embedded mode: MLflow's SQLite database and artifacts.",
     )
+
+    @property
+    def local_token_path(self) -> Path:
+        """The embedded default's generated API token (mode 600)."""
+        return self.state_dir / "local_api_token"
 
     @property
     def max_grpc_message_bytes(self) -> int:

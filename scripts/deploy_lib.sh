@@ -33,11 +33,27 @@ require_kubernetes_tools() {
 # kubectl pinned to the Minikube context, so these scripts never touch another cluster.
 kube() { kubectl --context "$KUBE_CONTEXT" "$@"; }
 
+random_hex() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# set_env_if_empty KEY VALUE: fill KEY= in .env when it is empty.
+set_env_if_empty() {
+  local key=$1 value=$2
+  if grep -q "^${key}=$" .env; then
+    sed -i.bak "s|^${key}=$|${key}=${value}|" .env && rm -f .env.bak
+  fi
+}
+
 ensure_env_file() {
   if [ ! -f .env ]; then
     cp .env.example .env
     chmod 600 .env
-    note "created .env from .env.example (local-only defaults; change the passwords before sharing the stack)"
+    local dashboard_token
+    dashboard_token="mls_$(random_hex)"
+    set_env_if_empty SECRET_KEY "$(random_hex)"
+    set_env_if_empty MLSERVICE_API_TOKENS "dashboard=${dashboard_token}"
+    set_env_if_empty DASHBOARD_API_TOKEN "${dashboard_token}"
+    note "created .env from .env.example with a random SECRET_KEY and dashboard token" \
+         "(change the passwords before sharing the stack)"
   fi
 }
 

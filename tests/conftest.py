@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 S3_KEY = "minioadmin"
 ARTIFACT_BUCKET = "mlflow"
+API_TOKEN = "test-token"  # a static service token (MLSERVICE_API_TOKENS=tests=test-token) for the tests
+AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
+TEST_SECRET_KEY = "tests-only-secret-key"
 
 
 def free_port() -> int:
@@ -163,7 +166,11 @@ def postgres_uri(log_dir):  # pylint: disable=redefined-outer-name
         capture_output=True,
     )
     try:
-        for statement in ("CREATE USER mlflow PASSWORD 'mlflow'", "CREATE DATABASE mlflow OWNER mlflow"):
+        for statement in (
+            "CREATE USER mlflow PASSWORD 'mlflow'",
+            "CREATE DATABASE mlflow OWNER mlflow",
+            "CREATE DATABASE mlservice OWNER mlflow",  # the service's own database (API tokens)
+        ):
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement],
                 check=True,
@@ -248,7 +255,19 @@ def mlflow_server(postgres_uri, s3_endpoint, log_dir):  # pylint: disable=redefi
 
 
 @pytest.fixture(scope="session")
-def settings(mlflow_server):  # pylint: disable=redefined-outer-name
+def service_database_url(postgres_uri):  # pylint: disable=redefined-outer-name
+    """SQLAlchemy URL of the service's own database (API tokens) in the throwaway cluster."""
+    return postgres_uri.rsplit("/", 1)[0] + "/mlservice"
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    """The state directory the tests' service processes use (secret key, local token)."""
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def settings(mlflow_server, service_database_url, state_dir):  # pylint: disable=redefined-outer-name
     """Settings pointing at the test MLflow server; predictions see other processes' changes at once."""
     from settings import Settings  # pylint: disable=import-outside-toplevel
 
@@ -258,6 +277,10 @@ def settings(mlflow_server):  # pylint: disable=redefined-outer-name
         registry_ttl_seconds=0,
         mlflow_timeout_seconds=5,
         mlflow_max_retries=0,
+        api_tokens=f"tests={API_TOKEN}",
+        secret_key=TEST_SECRET_KEY,
+        database_url=service_database_url,
+        state_dir=state_dir,
     )
 
 
@@ -269,10 +292,14 @@ def service(settings):  # pylint: disable=redefined-outer-name
     return ModelService(settings)
 
 
-def service_env(mlflow_url: str, **overrides: str) -> dict[str, str]:
-    """Environment of a REST/gRPC process talking to the test MLflow server."""
+def service_env(settings, **overrides: str) -> dict[str, str]:  # pylint: disable=redefined-outer-name
+    """Environment of a REST/gRPC process configured like the tests' settings."""
     return base_env(
-        MLFLOW_TRACKING_URI=mlflow_url,
+        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri,
+        MLSERVICE_API_TOKENS=settings.api_tokens,
+        SECRET_KEY=settings.secret_key,
+        MLSERVICE_DATABASE_URL=settings.database_url,
+        MLSERVICE_STATE_DIR=str(settings.state_dir),
         MLSERVICE_EXPERIMENT_NAME="mlservice-tests",
         MLSERVICE_REGISTRY_TTL_SECONDS="0",
         MLSERVICE_MLFLOW_TIMEOUT_SECONDS="5",
@@ -320,20 +347,20 @@ def grpc_health_ok(target: str) -> Callable[[], bool]:
 
 
 @pytest.fixture(scope="session")
-def rest_server(mlflow_server, log_dir):  # pylint: disable=redefined-outer-name
-    """The REST API under gunicorn (entrypoint role ``rest``)."""
+def rest_server(settings, log_dir):  # pylint: disable=redefined-outer-name
+    """The REST API under gunicorn (entrypoint role ``rest``); authenticate with AUTH_HEADERS."""
     port = free_port()
-    env = service_env(mlflow_server, MLSERVICE_REST_PORT=str(port), MLSERVICE_REST_WORKERS="2")
+    env = service_env(settings, MLSERVICE_REST_PORT=str(port), MLSERVICE_REST_WORKERS="2")
     process = FrontEnd("rest", port, env, log_dir).start_and_wait()
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="session")
-def grpc_server_process(mlflow_server, log_dir):  # pylint: disable=redefined-outer-name
-    """The gRPC server (entrypoint role ``grpc``)."""
+def grpc_server_process(settings, log_dir):  # pylint: disable=redefined-outer-name
+    """The gRPC server (entrypoint role ``grpc``), without GRPC_AUTH_TOKEN (internal by design)."""
     port = free_port()
-    env = service_env(mlflow_server, MLSERVICE_GRPC_PORT=str(port))
+    env = service_env(settings, MLSERVICE_GRPC_PORT=str(port))
     process = FrontEnd("grpc", port, env, log_dir).start_and_wait()
     yield process
     process.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from tests.conftest import AUTH_HEADERS
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,9 @@ def app(settings, service):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
+    return test_client
 
 
 @pytest.fixture
@@ -147,6 +150,7 @@ def test_wrong_feature_count_and_bad_version_at_predict(client, trained):
 
 def test_malformed_json_and_oversized_bodies(settings, service):
     small = create_app(settings.model_copy(update={"max_body_bytes": 2048}), service=service).test_client()
+    small.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
     garbage = small.post("/models/train", data="{not json", content_type="application/json")
     assert garbage.status_code == 400 and "message" in garbage.json
     huge = small.post("/models/train", json={"model_type": "knn", "X": [[1.0] * 50] * 50, "y": [0] * 50})

@@ -44,7 +44,12 @@ LEFT_AT_DEFAULT_IN_APPS = {
 }
 # Values allowed for credentials in committed files: obviously local-only placeholders.
 PLACEHOLDERS = {"", "change-me", "change-me-local-only", "minioadmin"}
-CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY")
+CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKENS?$|_KEY|DATABASE_URL")
+
+
+def is_placeholder(value: str) -> bool:
+    """An empty or placeholder credential, or a connection URL whose password is a placeholder."""
+    return value in PLACEHOLDERS or ":change-me@" in value
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -340,7 +345,7 @@ def test_k8s_deployment_is_hardened_and_probed(deployment: str, role: str) -> No
 
 def test_env_example_holds_only_local_placeholders() -> None:
     leaked = {
-        key: value for key, value in env_example().items() if CREDENTIAL_NAME.search(key) and value not in PLACEHOLDERS
+        key: value for key, value in env_example().items() if CREDENTIAL_NAME.search(key) and not is_placeholder(value)
     }
     assert not leaked, f".env.example has non-placeholder credentials: {sorted(leaked)}"
 
@@ -348,7 +353,7 @@ def test_env_example_holds_only_local_placeholders() -> None:
 def test_k8s_secret_is_a_template() -> None:
     secret = k8s_kind("Secret")["mlservice-secrets"]
     assert "data" not in secret, "use stringData placeholders; base64 data hides what is committed"
-    assert set(secret["stringData"].values()) <= PLACEHOLDERS
+    assert all(is_placeholder(value) for value in secret["stringData"].values())
 
 
 @pytest.mark.parametrize("service", sorted(compose()["services"]))
@@ -476,7 +481,8 @@ def fixture_sandbox(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("bash", "dirname", "basename", "sed", "tail", "head", "cp", "chmod", "cat", "uname", "sleep"):
+    for name in ("bash", "dirname", "basename", "sed", "tail", "head", "cp", "chmod", "cat", "uname", "sleep", "od",
+                 "tr", "grep", "rm"):  # fmt: skip
         found = shutil.which(name)
         if found is None:
             pytest.skip(f"{name} is not installed")
@@ -532,7 +538,18 @@ def test_run_docker_mode_creates_env_waits_and_prints_urls(sandbox: Path) -> Non
     _install_fake_docker(sandbox, "healthy")
     result = _run_script(sandbox, "run_docker_mode.sh")
     assert result.returncode == 0, result.stderr
-    assert (sandbox / ".env").read_text(encoding="utf-8") == (sandbox / ".env.example").read_text(encoding="utf-8")
+    created = dict(
+        line.split("=", 1)
+        for line in (sandbox / ".env").read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    example = env_example()
+    generated = {"SECRET_KEY", "MLSERVICE_API_TOKENS", "DASHBOARD_API_TOKEN"}
+    assert {k: v for k, v in created.items() if k not in generated} == {
+        k: v for k, v in example.items() if k not in generated
+    }
+    assert len(created["SECRET_KEY"]) == 64 and created["DASHBOARD_API_TOKEN"].startswith("mls_")
+    assert created["MLSERVICE_API_TOKENS"] == f"dashboard={created['DASHBOARD_API_TOKEN']}"
     assert "docker compose up -d --build" in (sandbox / "docker.log").read_text(encoding="utf-8")
     for url in ("http://localhost:8501", "http://localhost:5000/", "http://localhost:5002", "http://localhost:9001"):
         assert url in result.stdout

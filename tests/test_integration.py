@@ -13,9 +13,17 @@ import requests
 
 import app_pb2
 import app_pb2_grpc
-from tests.conftest import ROOT
+from tests.conftest import API_TOKEN, AUTH_HEADERS, ROOT
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def http():
+    """A requests session that authenticates as the tests' service token."""
+    with requests.Session() as session:
+        session.headers.update(AUTH_HEADERS)
+        yield session
 
 
 @pytest.fixture
@@ -28,55 +36,55 @@ def rows(X):
     return [app_pb2.FeatureArray(features=row) for row in X]
 
 
-def test_trained_over_rest_is_served_over_grpc_and_the_reverse(rest_server, grpc_stub, iris):
+def test_trained_over_rest_is_served_over_grpc_and_the_reverse(rest_server, grpc_stub, iris, http):
     X, y = iris
     api = rest_server.url
-    over_rest = requests.post(f"{api}/models/train", json={"model_type": "svc", "X": X, "y": y}, timeout=60).json()
+    over_rest = http.post(f"{api}/models/train", json={"model_type": "svc", "X": X, "y": y}, timeout=60).json()
     over_grpc = grpc_stub.TrainModel(app_pb2.TrainRequest(model_type="gradient_boosting", X=rows(X), y=y)).model_id
     try:
         grpc_ids = {m.id for m in grpc_stub.ListModels(app_pb2.Empty()).models}
-        rest_ids = {m["id"] for m in requests.get(f"{api}/models", timeout=30).json()}
+        rest_ids = {m["id"] for m in http.get(f"{api}/models", timeout=30).json()}
         assert {over_rest["model_id"], over_grpc} <= grpc_ids & rest_ids
 
         for model_id in (over_rest["model_id"], over_grpc):
             from_grpc = grpc_stub.Predict(app_pb2.PredictRequest(model_id=model_id, X=rows(X[::10])))
-            from_rest = requests.post(f"{api}/models/{model_id}/predict", json={"X": X[::10]}, timeout=30).json()
+            from_rest = http.post(f"{api}/models/{model_id}/predict", json={"X": X[::10]}, timeout=30).json()
             assert list(from_grpc.predictions) == from_rest["predictions"]
             # the reference FeatureArray carries float32, so probabilities agree to float32 precision
             for grpc_row, rest_row in zip(from_grpc.probabilities, from_rest["probabilities"], strict=True):
                 assert list(grpc_row.values) == pytest.approx(rest_row, abs=1e-5)
 
-        retrained = requests.post(f"{api}/models/{over_grpc}/retrain", json={"X": X, "y": y}, timeout=60).json()
+        retrained = http.post(f"{api}/models/{over_grpc}/retrain", json={"X": X, "y": y}, timeout=60).json()
         assert retrained["version"] == 2
         assert grpc_stub.Predict(app_pb2.PredictRequest(model_id=over_grpc, X=rows(X[:1]))).version == 2
         assert grpc_stub.GetMetrics(app_pb2.ModelId(model_id=over_grpc)).version == 2
     finally:
-        requests.delete(f"{api}/models/{over_rest['model_id']}", timeout=30)
+        http.delete(f"{api}/models/{over_rest['model_id']}", timeout=30)
         grpc_stub.DeleteModel(app_pb2.ModelId(model_id=over_grpc))
-    assert over_grpc not in {m["id"] for m in requests.get(f"{api}/models", timeout=30).json()}
+    assert over_grpc not in {m["id"] for m in http.get(f"{api}/models", timeout=30).json()}
 
 
-def test_models_survive_a_restart_of_both_front_ends(rest_server, grpc_server_process, iris):
+def test_models_survive_a_restart_of_both_front_ends(rest_server, grpc_server_process, iris, http):
     X, y = iris
     api = rest_server.url
-    trained = requests.post(
+    trained = http.post(
         f"{api}/models/train",
         json={"model_type": "random_forest", "X": X, "y": y, "params": {"n_estimators": 8}},
         timeout=60,
     ).json()
-    before = requests.post(f"{api}/models/{trained['model_id']}/predict", json={"X": X[:10]}, timeout=30).json()
+    before = http.post(f"{api}/models/{trained['model_id']}/predict", json={"X": X[:10]}, timeout=30).json()
     try:
         for process in (rest_server, grpc_server_process):
             process.stop()
             process.start_and_wait()
-        after = requests.post(f"{api}/models/{trained['model_id']}/predict", json={"X": X[:10]}, timeout=30).json()
+        after = http.post(f"{api}/models/{trained['model_id']}/predict", json={"X": X[:10]}, timeout=30).json()
         assert after["predictions"] == before["predictions"] and after["version"] == 1
         with grpc.insecure_channel(grpc_server_process.url) as channel:
             stub = app_pb2_grpc.MLServiceStub(channel)
             record = stub.GetModel(app_pb2.ModelId(model_id=trained["model_id"]))
             assert record.params["n_estimators"] == "8"
     finally:
-        requests.delete(f"{api}/models/{trained['model_id']}", timeout=30)
+        http.delete(f"{api}/models/{trained['model_id']}", timeout=30)
 
 
 def test_grpc_client_script_passes_against_the_live_server(grpc_server_process):
@@ -94,7 +102,7 @@ def test_grpc_client_script_passes_against_the_live_server(grpc_server_process):
 
 
 def test_flask_api_script_passes_against_the_live_server(rest_server):
-    env = {**os.environ, "API_URL": rest_server.url}
+    env = {**os.environ, "API_URL": rest_server.url, "API_TOKEN": API_TOKEN}
     result = subprocess.run(
         ["bash", "test_flask_api.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
