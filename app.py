@@ -12,20 +12,21 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask_restx import Api, Namespace, Resource, fields
+from werkzeug.datastructures import FileStorage
 
 from auth import init_auth
-from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Most specific first: PayloadTooLarge is an InvalidInput.
+# Most specific first: PayloadTooLarge is an InvalidInput, InUse a Conflict.
 HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
     (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
-    (ModelNotFound, HTTPStatus.NOT_FOUND),
+    (NotFound, HTTPStatus.NOT_FOUND),
     (Conflict, HTTPStatus.CONFLICT),
     (Unavailable, HTTPStatus.SERVICE_UNAVAILABLE),
 ]
@@ -54,8 +55,11 @@ def _version_arg() -> str | None:
     return request.args.get("version") or None
 
 
+TRAINING_FIELDS = ("X", "y", "feature_names", "test_size", "random_state", "dataset", "target", "features", "impute")
+
+
 def _training_options(payload: dict[str, Any]) -> dict[str, Any]:
-    options = {key: payload[key] for key in ("feature_names", "test_size", "random_state") if key in payload}
+    options = {key: payload[key] for key in TRAINING_FIELDS if key in payload}
     return {"params": payload.get("params"), "owner": current_owner(), **options}
 
 
@@ -64,7 +68,10 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
     # pylint: disable=unused-variable  # Flask-RESTX registers each Resource class by decorator
     error = api.model("Error", {"message": fields.String(description="What went wrong, for a person")})
     rows = fields.List(
-        fields.List(fields.Float), required=True, description="Rows of numeric features", example=[[5.1, 3.5, 1.4, 0.2]]
+        fields.List(AnyValue),
+        description="Rows of feature values in the model's feature order (numbers; strings for categorical "
+        "columns of dataset-trained models)",
+        example=[[5.1, 3.5, 1.4, 0.2]],
     )
     training_fields = {
         "params": fields.Raw(
@@ -72,9 +79,14 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
             example={"C": 1.0, "max_iter": "200"},
         ),
         "X": rows,
-        "y": fields.List(
-            AnyValue, required=True, description="Targets: class labels (int/str) or numbers", example=[0]
+        "y": fields.List(AnyValue, description="Targets: class labels (int/str) or numbers", example=[0]),
+        "dataset": fields.String(
+            description="Train on a stored dataset instead of X/y: 'name' (newest) or 'name@version'",
+            example="iris",
         ),
+        "target": fields.String(description="With dataset: the column to predict", example="species"),
+        "features": fields.List(fields.String, description="With dataset: columns to use (default: all others)"),
+        "impute": fields.Boolean(description="With dataset: fill missing feature values instead of refusing"),
         "feature_names": fields.List(fields.String, description="Column names of X (optional)"),
         "test_size": fields.Float(
             min=0, max=0.5, description="Held-out share for evaluation (default 0.2; 0 = training data)"
@@ -107,7 +119,15 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
     )
     predict_request = api.model(
         "PredictRequest",
-        {"X": rows, "version": fields.Integer(min=1, description="Model version (default: current)")},
+        {
+            "X": rows,
+            "records": fields.List(
+                fields.Raw,
+                description="Instead of X: objects keyed by feature name",
+                example=[{"petal_length": 1.4, "petal_width": 0.2, "sepal_length": 5.1, "sepal_width": 3.5}],
+            ),
+            "version": fields.Integer(min=1, description="Model version (default: current)"),
+        },
     )
     predict_result = api.model(
         "PredictResult",
@@ -136,7 +156,10 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
             "n_features": fields.Integer,
             "classes": fields.List(AnyValue),
             "run_id": fields.String,
-            "versions": fields.List(fields.Raw, description="GET /models/<id> only: every version, newest first"),
+            "versions": fields.List(
+                fields.Raw,
+                description="GET /models/<id> only: every version, newest first, with the dataset it was trained on",
+            ),
         },
     )
 
@@ -175,11 +198,7 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
             """Train a new model; it is registered in MLflow as version 1."""
             payload = request.get_json()
             result = service.train_model(
-                payload["model_type"],
-                payload["X"],
-                payload["y"],
-                model_id=payload.get("model_id"),
-                **_training_options(payload),
+                payload["model_type"], model_id=payload.get("model_id"), **_training_options(payload)
             )
             return result, 201
 
@@ -220,7 +239,9 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
         def post(self, model_id):
             """Predict with the current (or given) version; classifiers also return probabilities."""
             payload = request.get_json()
-            return service.predict(model_id, payload["X"], version=payload.get("version"))
+            return service.predict(
+                model_id, X=payload.get("X"), records=payload.get("records"), version=payload.get("version")
+            )
 
     @models_ns.route("/<string:model_id>/retrain")
     @models_ns.response(404, "Unknown model", error)
@@ -232,8 +253,7 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
         @models_ns.response(400, "Invalid input", error)
         def post(self, model_id):
             """Train the model again on new data; creates a new registry version and makes it current."""
-            payload = request.get_json()
-            return service.retrain_model(model_id, payload["X"], payload["y"], **_training_options(payload))
+            return service.retrain_model(model_id, **_training_options(request.get_json()))
 
     @metrics_ns.route("/<string:model_id>")
     @metrics_ns.response(404, "Unknown model", error)
@@ -245,8 +265,86 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
             """Evaluation metrics of the model's current (or given) version."""
             return service.get_metrics(model_id, _version_arg())
 
-    for namespace in (root, catalogue, models_ns, metrics_ns):
+    csv_upload = api.parser()
+    csv_upload.add_argument("file", location="files", type=FileStorage, required=True, help="CSV with a header")
+    csv_upload.add_argument("version", location="args", type=int, help="Model version (default: current)")
+    csv_upload.add_argument("format", location="args", choices=("json", "csv"), default="json")
+
+    @models_ns.route("/<string:model_id>/predict/csv")
+    @models_ns.response(404, "Unknown model or version", error)
+    class PredictCsv(Resource):
+        """Batch prediction from a CSV file."""
+
+        @models_ns.expect(csv_upload)
+        @models_ns.response(200, "Predictions as JSON, or the rows with prediction columns as CSV (format=csv)")
+        @models_ns.response(400, "Malformed CSV or columns not matching the model", error)
+        def post(self, model_id):
+            """Predict for every row of an uploaded CSV whose header names the model's features."""
+            args = csv_upload.parse_args()
+            as_csv = args["format"] == "csv"
+            result = service.predict_csv(model_id, args["file"].read(), version=args["version"], as_csv=as_csv)
+            if as_csv:
+                disposition = f"attachment; filename={model_id}-predictions.csv"
+                return Response(result, mimetype="text/csv", headers={"Content-Disposition": disposition})
+            return result
+
+    for namespace in (root, catalogue, models_ns, metrics_ns, dataset_namespace(api, service, error)):
         api.add_namespace(namespace)
+
+
+def dataset_namespace(api: Api, service, error) -> Namespace:
+    """Resources of /datasets: upload (multipart), list, show with a preview, delete unused versions."""
+    # pylint: disable=unused-variable  # Flask-RESTX registers each Resource class by decorator
+    namespace = Namespace("datasets", path="/datasets", description="Versioned CSV datasets (DVC layout in S3)")
+    upload = api.parser()
+    upload.add_argument("name", location="form", required=True, help="Dataset name (letters, digits, _ . -)")
+    upload.add_argument("file", location="files", type=FileStorage, required=True, help="CSV with a header row")
+
+    @namespace.route("")
+    class Datasets(Resource):
+        """All datasets."""
+
+        def get(self):
+            """Uploaded datasets with their versions, and the DVC-tracked repository datasets."""
+            return service.list_datasets()
+
+        @namespace.expect(upload)
+        @namespace.response(201, "Stored as a new version")
+        @namespace.response(200, "Identical bytes: the existing version")
+        @namespace.response(400, "Malformed CSV or bad name", error)
+        @namespace.response(413, "Too large", error)
+        def post(self):
+            """Upload a CSV as a new immutable version (its md5) of the named dataset."""
+            args = upload.parse_args()
+            record = service.upload_dataset(args["name"], args["file"].read(), owner=current_owner())
+            return record, 201 if record.get("created") else 200
+
+    @namespace.route("/<string:name>")
+    @namespace.response(404, "Unknown dataset", error)
+    class DatasetVersions(Resource):
+        """One dataset."""
+
+        def get(self, name):
+            """Every version of a dataset, newest first."""
+            return {"name": name, "versions": service.dataset_versions(name)}
+
+    @namespace.route("/<string:name>/<string:version>")
+    @namespace.response(404, "Unknown dataset or version", error)
+    class DatasetVersion(Resource):
+        """One dataset version."""
+
+        def get(self, name, version):
+            """A version ('latest' for the newest) with its schema and a preview of the first rows."""
+            return service.get_dataset(name, None if version == "latest" else version)
+
+        @namespace.response(204, "Deleted")
+        @namespace.response(409, "Models were trained on it", error)
+        def delete(self, name, version):
+            """Delete a dataset version that no model was trained on."""
+            service.delete_dataset(name, version)
+            return "", 204
+
+    return namespace
 
 
 def create_app(settings: Settings | None = None, service=None) -> Flask:

@@ -79,6 +79,26 @@ class MLServiceStub:
                 request_serializer=app__pb2.ModelId.SerializeToString,
                 response_deserializer=app__pb2.MetricsResponse.FromString,
                 _registered_method=True)
+        self.UploadDataset = channel.unary_unary(
+                '/mlservice.MLService/UploadDataset',
+                request_serializer=app__pb2.UploadDatasetRequest.SerializeToString,
+                response_deserializer=app__pb2.DatasetInfo.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/mlservice.MLService/ListDatasets',
+                request_serializer=app__pb2.Empty.SerializeToString,
+                response_deserializer=app__pb2.ListDatasetsResponse.FromString,
+                _registered_method=True)
+        self.GetDataset = channel.unary_unary(
+                '/mlservice.MLService/GetDataset',
+                request_serializer=app__pb2.DatasetRef.SerializeToString,
+                response_deserializer=app__pb2.DatasetInfo.FromString,
+                _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/mlservice.MLService/DeleteDataset',
+                request_serializer=app__pb2.DatasetRef.SerializeToString,
+                response_deserializer=app__pb2.DeleteResponse.FromString,
+                _registered_method=True)
 
 
 class MLServiceServicer:
@@ -138,6 +158,31 @@ class MLServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadDataset(self, request, context):
+        """Datasets: versioned CSVs in DVC's layout in S3.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDataset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +230,26 @@ def add_MLServiceServicer_to_server(servicer, server):
                     servicer.GetMetrics,
                     request_deserializer=app__pb2.ModelId.FromString,
                     response_serializer=app__pb2.MetricsResponse.SerializeToString,
+            ),
+            'UploadDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadDataset,
+                    request_deserializer=app__pb2.UploadDatasetRequest.FromString,
+                    response_serializer=app__pb2.DatasetInfo.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=app__pb2.Empty.FromString,
+                    response_serializer=app__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'GetDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataset,
+                    request_deserializer=app__pb2.DatasetRef.FromString,
+                    response_serializer=app__pb2.DatasetInfo.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=app__pb2.DatasetRef.FromString,
+                    response_serializer=app__pb2.DeleteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +495,114 @@ class MLService:
             '/mlservice.MLService/GetMetrics',
             app__pb2.ModelId.SerializeToString,
             app__pb2.MetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/UploadDataset',
+            app__pb2.UploadDatasetRequest.SerializeToString,
+            app__pb2.DatasetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/ListDatasets',
+            app__pb2.Empty.SerializeToString,
+            app__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/GetDataset',
+            app__pb2.DatasetRef.SerializeToString,
+            app__pb2.DatasetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/DeleteDataset',
+            app__pb2.DatasetRef.SerializeToString,
+            app__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,12 +17,24 @@ class InvalidInput(ServiceError):
     """The request itself is wrong (bad field, shape, hyperparameter, ...)."""
 
 
-class ModelNotFound(ServiceError):
+class NotFound(ServiceError):
+    """The thing asked for does not exist."""
+
+
+class ModelNotFound(NotFound):
     """No model (or model version) with that id exists."""
 
 
+class DatasetNotFound(NotFound):
+    """No dataset (or dataset version) with that name exists."""
+
+
 class Conflict(ServiceError):
-    """The request clashes with existing state (a name already taken, a resource in use)."""
+    """The request clashes with existing state (a name already taken)."""
+
+
+class InUse(Conflict):
+    """The thing cannot be deleted or changed while others depend on it (a dataset models use)."""
 
 
 class PayloadTooLarge(InvalidInput):

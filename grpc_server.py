@@ -21,23 +21,25 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import app_pb2
 import app_pb2_grpc
-from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from errors import Conflict, InUse, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = app_pb2.DESCRIPTOR.services_by_name["MLService"].full_name
 
-# Most specific first: PayloadTooLarge is an InvalidInput.
+# Most specific first: PayloadTooLarge is an InvalidInput, InUse a Conflict.
 STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (InUse, grpc.StatusCode.FAILED_PRECONDITION),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
@@ -86,13 +88,44 @@ def targets(request) -> list:
 
 
 def training_options(request) -> dict[str, Any]:
-    """Optional training fields that were set on the request."""
-    options: dict[str, Any] = {"feature_names": list(request.feature_names) or None}
+    """The training data and options set on a Train/Retrain request (inline X/y or a dataset)."""
+    options: dict[str, Any] = {"params": dict(request.params)}
+    if request.dataset:
+        options.update(dataset=request.dataset, features=list(request.features) or None, impute=request.impute)
+        if request.target:
+            options["target"] = request.target
+        if request.X or targets(request):
+            options.update(X=rows(request.X), y=targets(request))  # the core refuses both at once
+    else:
+        options.update(X=rows(request.X), y=targets(request), feature_names=list(request.feature_names) or None)
     if request.HasField("test_size"):
         options["test_size"] = request.test_size
     if request.HasField("random_state"):
         options["random_state"] = request.random_state
     return options
+
+
+def dataset_info(record: dict[str, Any]) -> app_pb2.DatasetInfo:
+    """A dataset version record as the proto's DatasetInfo."""
+    preview = []
+    for row in record.get("preview", []):
+        struct = struct_pb2.Struct()
+        struct.update(row)
+        preview.append(struct)
+    return app_pb2.DatasetInfo(
+        name=record.get("name", ""),
+        version=record.get("version") or record.get("md5", ""),
+        md5=record.get("md5", ""),
+        size=int(record.get("size") or 0),
+        rows=int(record.get("rows") or 0),
+        columns=[app_pb2.DatasetColumn(name=c["name"], dtype=c["dtype"]) for c in record.get("columns", [])],
+        created_at=record.get("created_at") or "",
+        owner=record.get("owner") or "",
+        uri=record.get("uri") or "",
+        source=record.get("source") or "upload",
+        created=bool(record.get("created", False)),
+        preview=preview,
+    )
 
 
 def param_text(value: Any) -> str:
@@ -142,6 +175,9 @@ def model_response(record: dict[str, Any]) -> app_pb2.ModelResponse:
             trained_at=v["trained_at"],
             owner=v["owner"],
             run_id=v["run_id"] or "",
+            dataset=(v.get("dataset") or {}).get("name", ""),
+            dataset_version=(v.get("dataset") or {}).get("version", ""),
+            target=(v.get("dataset") or {}).get("target", ""),
         )
         for v in record.get("versions", [])
     ]
@@ -241,12 +277,7 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     @translate_errors
     def TrainModel(self, request, context):
         result = self.service.train_model(
-            request.model_type,
-            rows(request.X),
-            targets(request),
-            params=dict(request.params),
-            model_id=request.model_id or None,
-            **training_options(request),
+            request.model_type, model_id=request.model_id or None, **training_options(request)
         )
         return app_pb2.TrainResponse(
             model_id=result["model_id"],
@@ -268,18 +299,15 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
 
     @translate_errors
     def Predict(self, request, context):
-        result = self.service.predict(request.model_id, rows(request.X), version=request.version or None)
+        records = [json_format.MessageToDict(record) for record in request.records] or None
+        result = self.service.predict(
+            request.model_id, X=None if records else rows(request.X), records=records, version=request.version or None
+        )
         return predict_response(result)
 
     @translate_errors
     def RetrainModel(self, request, context):
-        result = self.service.retrain_model(
-            request.model_id,
-            rows(request.X),
-            targets(request),
-            params=dict(request.params),
-            **training_options(request),
-        )
+        result = self.service.retrain_model(request.model_id, **training_options(request))
         return app_pb2.RetrainResponse(
             metrics=result["metrics"],
             model_id=result["model_id"],
@@ -293,6 +321,31 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
         return app_pb2.MetricsResponse(
             metrics=result["metrics"], version=result["version"], evaluation=result["evaluation"]
         )
+
+    @translate_errors
+    def UploadDataset(self, request, context):
+        return dataset_info(self.service.upload_dataset(request.name, request.content))
+
+    @translate_errors
+    def ListDatasets(self, request, context):
+        infos = []
+        for dataset in self.service.list_datasets():
+            if dataset["source"] == "dvc":
+                infos.append(dataset_info({**dataset, "version": dataset["md5"]}))
+            else:
+                infos.extend(dataset_info({**v, "source": "upload"}) for v in dataset["versions"])
+        return app_pb2.ListDatasetsResponse(datasets=infos)
+
+    @translate_errors
+    def GetDataset(self, request, context):
+        return dataset_info(self.service.get_dataset(request.name, request.version or None))
+
+    @translate_errors
+    def DeleteDataset(self, request, context):
+        if not request.version:
+            raise InvalidInput("version is required to delete a dataset version")
+        self.service.delete_dataset(request.name, request.version)
+        return app_pb2.DeleteResponse(success=True)
 
 
 def build_server(settings: Settings, service) -> tuple[grpc.Server, int]:

@@ -35,6 +35,8 @@ import requests
 import sklearn
 import skops
 import skops.io
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import DatasetInput, InputTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model as MlflowModel
 from mlflow.models import infer_signature
@@ -43,9 +45,20 @@ from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
 
 from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
-from errors import Conflict, InvalidInput, ModelNotFound, ServiceError, Unavailable
+from datasets import DatasetStore, lineage, parse_csv, repo_datasets
+from errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
 from settings import Settings
-from training import as_feature_matrix, as_targets, evaluate, feature_names_for, holdout_possible
+from training import (
+    as_feature_matrix,
+    as_targets,
+    categorical_columns,
+    evaluate,
+    feature_names_for,
+    frame_features,
+    holdout_possible,
+    prediction_input,
+    tabular_pipeline,
+)
 
 __all__ = ["MODEL_CLASSES", "ModelService", "as_feature_matrix", "coerce_params"]
 
@@ -67,6 +80,7 @@ SKOPS_TRUSTED_TYPES = sorted(
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "sklearn.neighbors._kd_tree.KDTree",
         "sklearn.neighbors._ball_tree.BallTree",
+        "numpy.dtype",  # column dtypes inside the one-hot encoder of tabular pipelines
     }
     | {
         f"sklearn.metrics._dist_metrics.{name}"
@@ -130,6 +144,13 @@ class LoadedModel:
     task: str
     n_features: int
     classes: list | None
+    feature_names: list[str] | None = None
+    categorical: frozenset[str] = frozenset()
+
+    @property
+    def needs_frame(self) -> bool:
+        """Tabular pipelines (trained from datasets) take a DataFrame with named columns."""
+        return hasattr(self.estimator, "named_steps")
 
 
 class ModelCache:
@@ -180,6 +201,21 @@ class ModelCache:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class TrainingData:  # pylint: disable=too-many-instance-attributes
+    """What a model is trained on: inline rows, or a stored dataset's columns; and how it is evaluated."""
+
+    X: Any = None
+    y: Any = None
+    feature_names: Sequence[str] | None = None
+    dataset: str | None = None  # "name" or "name@version" (a stored or DVC-tracked dataset)
+    target: str | None = None  # the dataset column to predict
+    features: Sequence[str] | None = None  # dataset columns to use (default: all but the target)
+    impute: bool = False  # fill missing feature values (median / most frequent) instead of refusing
+    test_size: float = 0.2
+    random_state: int | None = 42
+
+
 class ModelService:  # pylint: disable=too-many-public-methods
     """Train, version, serve and delete models; the one object every front end talks to."""
 
@@ -197,6 +233,14 @@ class ModelService:  # pylint: disable=too-many-public-methods
         self._resolved: dict[tuple[str, str | None], tuple[float, Any]] = {}
         self._resolved_lock = threading.Lock()
         self._experiment_id: str | None = None
+        self.datasets = DatasetStore(
+            settings.dataset_store_url or str((settings.state_dir / "datasets").resolve()),
+            settings.dataset_storage_options or None,
+            max_bytes=settings.max_body_bytes,
+            max_rows=settings.max_rows,
+            max_columns=settings.max_features + 1,
+            repo_root=settings.repo_root,
+        )
 
     # --- catalogue --------------------------------------------------------------------------
 
@@ -239,20 +283,24 @@ class ModelService:  # pylint: disable=too-many-public-methods
 
     # --- training ---------------------------------------------------------------------------
 
-    def train_model(  # pylint: disable=too-many-arguments
+    def train_model(
         self,
         model_type: str,
-        X: Any,
-        y: Any,
+        X: Any = None,
+        y: Any = None,
         *,
         params: dict[str, Any] | None = None,
-        feature_names: Sequence[str] | None = None,
-        test_size: float = 0.2,
-        random_state: int | None = 42,
         model_id: str | None = None,
         owner: str | None = None,
+        **data_options: Any,
     ) -> dict[str, Any]:
         """Train a new model, log it to MLflow and register it as version 1.
+
+        Args:
+            model_type: a key of the catalogue. X, y: inline rows and targets, or instead
+                ``dataset="name[@version]"`` and ``target="column"`` (see ``TrainingData``).
+            params: hyperparameters (typed or strings). model_id: optional id to give the model.
+            owner: who trains it (GitHub login or token name), recorded in MLflow.
 
         Returns:
             The training result: model id, version, metrics, evaluation kind, timings.
@@ -267,13 +315,13 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 "model_id must be 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit"
             )
         model_id = model_id or f"{model_class.key.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
-        prepared = self._prepare(model_class, X, y, params, feature_names, test_size)
+        prepared = self._prepare(model_class, params, TrainingData(X=X, y=y, **data_options))
         try:
             self._create_registered_model(model_id, model_class, owner)
         except Conflict:
             raise Conflict(f"Model id '{model_id}' is already taken; choose another or retrain it") from None
         try:
-            return self._fit_and_register(model_id, model_class, prepared, random_state, owner)
+            return self._fit_and_register(model_id, model_class, prepared, owner)
         except BaseException:
             # Leave no half-made model behind: a registered name with no usable version.
             try:
@@ -296,58 +344,97 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 description=f"{model_class.class_name} trained by mlservice",
             )
 
-    def retrain_model(  # pylint: disable=too-many-arguments
+    def retrain_model(
         self,
         model_id: str,
-        X: Any,
-        y: Any,
+        X: Any = None,
+        y: Any = None,
         *,
         params: dict[str, Any] | None = None,
-        feature_names: Sequence[str] | None = None,
-        test_size: float = 0.2,
-        random_state: int | None = 42,
         owner: str | None = None,
+        **data_options: Any,
     ) -> dict[str, Any]:
         """Train the model's class again on new data: a new registry version becomes ``current``.
 
-        Hyperparameters default to the current version's; ``params`` overrides them one by one.
+        Hyperparameters default to the current version's; ``params`` overrides them one by one. When
+        retraining from a dataset without naming ``target`` / ``features``, those of the current
+        version are used.
         """
         record = self._registered_model(model_id)
         model_class = self.model_class(record.tags.get(TAG_PREFIX + "model_type"))
         current = self._resolve(model_id, None, fresh=True)
         merged = _parse_json(current.tags.get(TAG_PREFIX + "params"), {})
         merged.update(params or {})
-        prepared = self._prepare(model_class, X, y, merged, feature_names, test_size)
-        return self._fit_and_register(model_id, model_class, prepared, random_state, owner)
+        if data_options.get("dataset"):
+            data_options.setdefault("target", current.tags.get(TAG_PREFIX + "target"))
+            if not data_options.get("features"):
+                data_options["features"] = _parse_json(current.tags.get(TAG_PREFIX + "features"), None)
+        prepared = self._prepare(model_class, merged, TrainingData(X=X, y=y, **data_options))
+        return self._fit_and_register(model_id, model_class, prepared, owner)
 
-    def _prepare(self, model_class, X, y, params, feature_names, test_size) -> dict[str, Any]:  # pylint: disable=too-many-arguments
+    def _prepare(self, model_class: ModelClass, params: dict | None, data: TrainingData) -> dict[str, Any]:
+        test_size = data.test_size
         if not isinstance(test_size, (int, float)) or isinstance(test_size, bool) or not 0 <= test_size <= 0.5:
             raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
         effective = coerce_params(model_class, params)
-        matrix = as_feature_matrix(X, self.settings)
-        targets = as_targets(y, matrix.shape[0], model_class.task)
-        names = feature_names_for(feature_names, matrix.shape[1])
-        requested = {k: v for k, v in effective.items() if params and k in params}
-        return {
+        prepared: dict[str, Any] = {
             "params": effective,
-            "requested_params": requested,
-            "X": matrix,
-            "y": targets,
-            "feature_names": names,
+            "requested_params": {k: v for k, v in effective.items() if params and k in params},
             "test_size": float(test_size),
+            "random_state": data.random_state,
+            "impute": bool(data.impute),
+            "dataset": None,
+            "categorical": [],
         }
+        if data.dataset is not None:
+            if data.X is not None or data.y is not None:
+                raise InvalidInput("send either X and y, or dataset and target, not both")
+            frame, record = self._load_dataset(data.dataset)
+            X, y, categorical = frame_features(frame, data.target, data.features, model_class.task, data.impute)
+            prepared.update(
+                X=X,
+                y=y,
+                feature_names=list(X.columns),
+                categorical=categorical,
+                dataset={**record, "target": data.target, "frame": frame},
+            )
+            return prepared
+        if data.X is None or data.y is None:
+            raise InvalidInput("send X and y (inline data), or dataset and target (a stored dataset)")
+        matrix = as_feature_matrix(data.X, self.settings)
+        prepared.update(
+            X=matrix,
+            y=as_targets(data.y, matrix.shape[0], model_class.task),
+            feature_names=feature_names_for(data.feature_names, matrix.shape[1]),
+        )
+        return prepared
 
-    def _fit_and_register(self, model_id, model_class, prepared, random_state, owner) -> dict[str, Any]:  # pylint: disable=too-many-arguments,too-many-locals
+    def _load_dataset(self, ref: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """A stored dataset version (``name`` or ``name@version``), else a DVC-tracked repository dataset."""
+        if not isinstance(ref, str) or not ref:
+            raise InvalidInput("dataset must be a dataset name, optionally with @version")
+        try:
+            record = self.datasets.resolve(ref)
+        except DatasetNotFound:
+            if "@" not in ref and ref in {d["name"] for d in repo_datasets(self.settings.repo_root)}:
+                frame, record = self.datasets.load_repo_dataset(self.settings.repo_root, ref)
+                return frame, record
+            raise
+        return self.datasets.load_frame(record["name"], record["version"]), record
+
+    def _fit_and_register(self, model_id, model_class, prepared, owner) -> dict[str, Any]:  # pylint: disable=too-many-locals
         timings: dict[str, float] = {}
         started = time.perf_counter()
         X, y, task = prepared["X"], prepared["y"], model_class.task
         estimator = model_class.estimator(**prepared["params"])
+        if prepared["dataset"] is not None:
+            estimator = tabular_pipeline(estimator, X, prepared["categorical"], prepared["impute"])
         if holdout_possible(y, task, prepared["test_size"]):
             X_train, X_eval, y_train, y_eval = train_test_split(
                 X,
                 y,
                 test_size=prepared["test_size"],
-                random_state=random_state,
+                random_state=prepared["random_state"],
                 stratify=y if task == CLASSIFICATION else None,
             )
             evaluation = "holdout"
@@ -376,7 +463,15 @@ class ModelService:  # pylint: disable=too-many-public-methods
             owner=owner,
             timings=timings,
         )
-        loaded = LoadedModel(estimator, version, task, X.shape[1], classes)
+        loaded = LoadedModel(
+            estimator,
+            version,
+            task,
+            X.shape[1],
+            classes,
+            prepared["feature_names"],
+            frozenset(prepared["categorical"]),
+        )
         self.cache.put((model_id, version), loaded)
         self._forget_resolution(model_id)
         timings["total_seconds"] = time.perf_counter() - started
@@ -412,6 +507,17 @@ class ModelService:  # pylint: disable=too-many-public-methods
             encoded = _json_tag(value) if value is not None else None
             if encoded:
                 version_tags[TAG_PREFIX + key] = encoded
+        dataset = prepared["dataset"]
+        if dataset is not None:
+            version_tags.update(
+                {
+                    TAG_PREFIX + "dataset": dataset["name"],
+                    TAG_PREFIX + "dataset_version": dataset["version"],
+                    TAG_PREFIX + "target": dataset["target"],
+                    TAG_PREFIX + "features": _json_tag(prepared["feature_names"]) or "null",
+                    TAG_PREFIX + "impute": str(prepared["impute"]).lower(),
+                }
+            )
         run_id = None
         try:
             mark = time.perf_counter()
@@ -428,6 +534,8 @@ class ModelService:  # pylint: disable=too-many-public-methods
                     params=[mlflow.entities.Param(k, str(jsonable(v))[:6000]) for k, v in prepared["params"].items()],
                     tags=[mlflow.entities.RunTag(TAG_PREFIX + "evaluation", evaluation)],
                 )
+                if dataset is not None:
+                    self.client.log_inputs(run_id, datasets=[self._dataset_input(dataset)])
             timings["log_run_seconds"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -457,9 +565,26 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 self._discard_run(run_id)
             raise
 
+    @staticmethod
+    def _dataset_input(dataset: dict[str, Any]) -> DatasetInput:
+        """The run's dataset lineage: name, digest = the md5, source = where DVC keeps the bytes, target."""
+        described = lineage(dataset)
+        pandas_dataset = from_pandas(
+            dataset["frame"],
+            source=described["source"],
+            targets=dataset["target"],
+            name=described["name"],
+            digest=described["digest"],
+        )
+        # the conversion mlflow.log_input itself uses; MlflowClient.log_inputs takes the entity
+        entity = pandas_dataset._to_mlflow_entity()  # pylint: disable=protected-access
+        tags = [InputTag("mlflow.data.context", "training"), InputTag(TAG_PREFIX + "target", dataset["target"])]
+        return DatasetInput(entity, tags=tags)
+
     def _save_model(self, estimator, prepared, local_path) -> None:
-        sample = pd.DataFrame(prepared["X"][:5], columns=prepared["feature_names"])
-        signature = infer_signature(sample, estimator.predict(prepared["X"][:5]))
+        head = prepared["X"][:5]
+        sample = head if isinstance(head, pd.DataFrame) else pd.DataFrame(head, columns=prepared["feature_names"])
+        signature = infer_signature(sample, estimator.predict(head))
         mlflow.sklearn.save_model(
             estimator,
             local_path,
@@ -589,6 +714,13 @@ class ModelService:  # pylint: disable=too-many-public-methods
             "feature_names": _parse_json(tags.get(TAG_PREFIX + "feature_names"), None),
             "classes": _parse_json(tags.get(TAG_PREFIX + "classes"), None),
             "run_id": model_version.run_id,
+            "dataset": {
+                "name": tags[TAG_PREFIX + "dataset"],
+                "version": tags.get(TAG_PREFIX + "dataset_version", ""),
+                "target": tags.get(TAG_PREFIX + "target", ""),
+            }
+            if TAG_PREFIX + "dataset" in tags
+            else None,
         }
 
     @staticmethod
@@ -672,22 +804,33 @@ class ModelService:  # pylint: disable=too-many-public-methods
 
     # --- serving ----------------------------------------------------------------------------
 
-    def predict(self, model_id: str, X: Any, version: int | str | None = None) -> dict[str, Any]:
+    def predict(
+        self, model_id: str, X: Any = None, version: int | str | None = None, records: Any = None
+    ) -> dict[str, Any]:
         """Predictions (and class probabilities for classifiers) from the current or given version.
 
+        Args:
+            X: rows of feature values, in the model's feature order; or instead
+            records: objects keyed by feature name (``[{"petal_length": 1.4, ...}]``).
+
         Raises:
-            ModelNotFound: unknown model or version. InvalidInput: X malformed or with the wrong
-            number of features. Unavailable: the registry is down and the model was never loaded.
+            ModelNotFound: unknown model or version. InvalidInput: input malformed or not matching
+            the model's features. Unavailable: the registry is down and the model was never loaded.
         """
         model_version = self._resolve(model_id, version)
         resolved = str(model_version.version)
         loaded = self.cache.get_or_load((model_id, resolved), lambda: self._load(model_id, model_version))
-        matrix = as_feature_matrix(X, self.settings)
+        matrix = prediction_input(
+            X, records, loaded.feature_names, loaded.categorical, loaded.needs_frame, self.settings
+        )
         if matrix.shape[1] != loaded.n_features:
             raise InvalidInput(
                 f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
             )
-        predictions = loaded.estimator.predict(matrix)
+        try:
+            predictions = loaded.estimator.predict(matrix)
+        except ValueError as exc:  # e.g. a category column holding a number the encoder cannot compare
+            raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
         result: dict[str, Any] = {
             "model_id": model_id,
             "version": int(resolved),
@@ -712,8 +855,15 @@ class ModelService:  # pylint: disable=too-many-public-methods
         task = CLASSIFICATION if hasattr(estimator, "classes_") else REGRESSION
         classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
         logger.info("Loaded model %s version %s into the cache", model_id, model_version.version)
+        names = getattr(estimator, "feature_names_in_", None)
         return LoadedModel(
-            estimator, str(model_version.version), task, int(estimator.n_features_in_), classes or record["classes"]
+            estimator,
+            str(model_version.version),
+            task,
+            int(estimator.n_features_in_),
+            classes or record["classes"],
+            [str(n) for n in names] if names is not None else record["feature_names"],
+            frozenset(categorical_columns(estimator)),
         )
 
     # --- deleting ---------------------------------------------------------------------------
@@ -728,3 +878,68 @@ class ModelService:  # pylint: disable=too-many-public-methods
         self.cache.drop_model(model_id)
         for run_id in {mv.run_id for mv in versions if mv.run_id}:
             self._discard_run(run_id)
+
+    def predict_csv(
+        self, model_id: str, data: bytes, version: int | str | None = None, as_csv: bool = False
+    ) -> dict[str, Any] | str:
+        """Batch prediction for a CSV upload whose header names the model's features.
+
+        Returns:
+            The prediction result (as ``predict``), or with ``as_csv`` the input rows as CSV text with a
+            ``prediction`` column (and one ``probability_<class>`` column per class for classifiers).
+        """
+        frame = parse_csv(data, max_rows=self.settings.max_rows, max_columns=self.settings.max_features + 1)
+        model_version = self._resolve(model_id, version)
+        loaded = self.cache.get_or_load(
+            (model_id, str(model_version.version)), lambda: self._load(model_id, model_version)
+        )
+        names = loaded.feature_names or []
+        missing = [name for name in names if name not in frame.columns]
+        if not names or missing:
+            expected = ", ".join(names) or "named features (this model was trained without them: use X)"
+            raise InvalidInput(f"the CSV header must name the model's features: {expected}")
+        rows = frame[names].astype(object).where(frame[names].notna(), None)
+        result = self.predict(model_id, records=rows.to_dict(orient="records"), version=model_version.version)
+        if not as_csv:
+            return result
+        output = frame.copy()
+        output["prediction"] = result["predictions"]
+        for index, label in enumerate(result.get("classes") or []):
+            output[f"probability_{label}"] = [row[index] for row in result["probabilities"]]
+        return output.to_csv(index=False)
+
+    # --- datasets ---------------------------------------------------------------------------
+
+    def dataset_versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of an uploaded dataset, newest first."""
+        return self.datasets.versions(name)
+
+    def upload_dataset(self, name: str, data: bytes, owner: str | None = None) -> dict[str, Any]:
+        """Store a CSV as a new immutable version of dataset ``name`` (identical bytes: the same version)."""
+        return self.datasets.upload(name, data, owner=owner)
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        """Uploaded datasets with their versions, then the DVC-tracked repository datasets."""
+        uploaded = [{**d, "source": "upload"} for d in self.datasets.list()]
+        return uploaded + [{**d, "source": "dvc"} for d in repo_datasets(self.settings.repo_root)]
+
+    def get_dataset(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """One dataset version (default: the newest) with its schema and a preview of the first rows."""
+        return self.datasets.get(name, version)
+
+    def delete_dataset(self, name: str, version: str) -> dict[str, Any]:
+        """Delete a dataset version that no model version was trained on.
+
+        Raises:
+            Conflict: models were trained on it (named in the message). DatasetNotFound: no such version.
+        """
+        return self.datasets.delete(name, version, self.models_using_dataset)
+
+    def models_using_dataset(self, name: str, version: str) -> list[str]:
+        """Ids of models with a version trained on this dataset version (lineage in the registry)."""
+        with registry_errors("look up which models use the dataset"):
+            versions = self._search_all(
+                self.client.search_model_versions,
+                filter_string=f"tags.`{TAG_PREFIX}dataset_version` = '{version}'",
+            )
+        return sorted({mv.name for mv in versions if mv.tags.get(TAG_PREFIX + "dataset") == name})

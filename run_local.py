@@ -56,6 +56,10 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-branches,too-many
     """Start everything, wait until it answers, print the URLs, supervise until Ctrl-C."""
     settings = Settings()
     state = settings.state_dir.resolve()
+    train_csv = ROOT / "data" / "train.csv"
+    if not train_csv.exists() and (ROOT / "data" / "make_train_csv.py").exists():
+        # the DVC-tracked sample dataset; the script writes exactly the bytes data/train.csv.dvc records
+        subprocess.run([sys.executable, "data/make_train_csv.py"], cwd=ROOT, check=True)
     (state / "artifacts").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("MLSERVICE_HOST", settings.host)

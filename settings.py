@@ -116,11 +116,40 @@ class Settings(BaseSettings):
         """GitHub OAuth sign-in is configured."""
         return bool(self.github_client_id and self.github_client_secret)
 
+    # --- datasets ----------------------------------------------------------------------------
+    dataset_store_url: str | None = Field(
+        default=None,
+        description="Where uploaded datasets live, in DVC's layout: s3://<bucket> (the DVC remote's bucket, so "
+        "dvc pull fetches uploads) or a local folder. Default: <state_dir>/datasets.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLSERVICE_S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "DVC_S3_ENDPOINT_URL"),
+        description="S3 API endpoint of MinIO for the dataset store (credentials: AWS_ACCESS_KEY_ID/SECRET).",
+    )
+    s3_access_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "MLSERVICE_S3_ACCESS_KEY_ID")
+    )
+    s3_secret_access_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "MLSERVICE_S3_SECRET_ACCESS_KEY")
+    )
+    repo_root: Path = Field(
+        default=Path(__file__).resolve().parent,
+        description="The project checkout whose data/*.dvc datasets are listed and trainable.",
+    )
+
     # --- embedded default --------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".state"),
         description="Git-ignored folder for the embedded mode: MLflow's SQLite database and artifacts.",
     )
+
+    @property
+    def dataset_storage_options(self) -> dict[str, str]:
+        """fsspec/s3fs options of the dataset store (empty for a local folder or boto's own lookup)."""
+        options = {"endpoint_url": self.s3_endpoint_url, "key": self.s3_access_key_id,
+                   "secret": self.s3_secret_access_key}  # fmt: skip
+        return {k: v for k, v in options.items() if v}
 
     @property
     def local_token_path(self) -> Path:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 S3_KEY = "minioadmin"
 ARTIFACT_BUCKET = "mlflow"
+DATASET_BUCKET = "datasets"  # the DVC remote's bucket in deployment (s3://dvc)
 API_TOKEN = "test-token"  # a static service token (MLSERVICE_API_TOKENS=tests=test-token) for the tests
 AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 TEST_SECRET_KEY = "tests-only-secret-key"
@@ -267,7 +268,7 @@ def state_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(mlflow_server, service_database_url, state_dir):  # pylint: disable=redefined-outer-name
+def settings(mlflow_server, service_database_url, state_dir, s3_endpoint):  # pylint: disable=redefined-outer-name
     """Settings pointing at the test MLflow server; predictions see other processes' changes at once."""
     from settings import Settings  # pylint: disable=import-outside-toplevel
 
@@ -279,6 +280,10 @@ def settings(mlflow_server, service_database_url, state_dir):  # pylint: disable
         mlflow_max_retries=0,
         api_tokens=f"tests={API_TOKEN}",
         secret_key=TEST_SECRET_KEY,
+        dataset_store_url=f"s3://{DATASET_BUCKET}",
+        s3_endpoint_url=s3_endpoint,
+        s3_access_key_id=S3_KEY,
+        s3_secret_access_key=S3_KEY,
         database_url=service_database_url,
         state_dir=state_dir,
     )
@@ -300,6 +305,10 @@ def service_env(settings, **overrides: str) -> dict[str, str]:  # pylint: disabl
         SECRET_KEY=settings.secret_key,
         MLSERVICE_DATABASE_URL=settings.database_url,
         MLSERVICE_STATE_DIR=str(settings.state_dir),
+        MLSERVICE_DATASET_STORE_URL=settings.dataset_store_url,
+        MLSERVICE_S3_ENDPOINT_URL=settings.s3_endpoint_url,
+        AWS_ACCESS_KEY_ID=settings.s3_access_key_id,
+        AWS_SECRET_ACCESS_KEY=settings.s3_secret_access_key,
         MLSERVICE_EXPERIMENT_NAME="mlservice-tests",
         MLSERVICE_REGISTRY_TTL_SECONDS="0",
         MLSERVICE_MLFLOW_TIMEOUT_SECONDS="5",

@@ -41,6 +41,8 @@ SCRIPTS = ("run_docker_mode.sh", "run_k8s_mode.sh", "stop_all.sh")
 LEFT_AT_DEFAULT_IN_APPS = {
     # Read only by the `mlflow` role (entrypoint.sh); the Compose mlflow service sets it.
     "MLSERVICE_MLFLOW_PORT",
+    # The checkout whose data/*.dvc files are listed: the image's own /app is right.
+    "MLSERVICE_REPO_ROOT",
 }
 # Values allowed for credentials in committed files: obviously local-only placeholders.
 PLACEHOLDERS = {"", "change-me", "change-me-local-only", "minioadmin"}

@@ -5,7 +5,16 @@ import pytest
 
 import app
 import grpc_server
-from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, ServiceError, Unavailable
+from errors import (
+    Conflict,
+    DatasetNotFound,
+    InUse,
+    InvalidInput,
+    ModelNotFound,
+    PayloadTooLarge,
+    ServiceError,
+    Unavailable,
+)
 
 
 @pytest.mark.parametrize(
@@ -14,7 +23,9 @@ from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, Servi
         (InvalidInput("x"), 400, grpc.StatusCode.INVALID_ARGUMENT),
         (PayloadTooLarge("x"), 413, grpc.StatusCode.RESOURCE_EXHAUSTED),
         (ModelNotFound("x"), 404, grpc.StatusCode.NOT_FOUND),
+        (DatasetNotFound("x"), 404, grpc.StatusCode.NOT_FOUND),
         (Conflict("x"), 409, grpc.StatusCode.ALREADY_EXISTS),
+        (InUse("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (Unavailable("x"), 503, grpc.StatusCode.UNAVAILABLE),
         (ServiceError("x"), 500, grpc.StatusCode.INTERNAL),
     ],

@@ -233,3 +233,62 @@ def test_wrong_feature_count_at_predict(stub, iris):
         assert "expects 4 features" in failure.value.details()
     finally:
         stub.DeleteModel(app_pb2.ModelId(model_id=model_id))
+
+
+def test_datasets_over_grpc_train_predict_with_records_and_guarded_delete(stub):
+    from google.protobuf import struct_pb2  # pylint: disable=import-outside-toplevel
+
+    from tests.test_training_from_datasets import iris_csv  # pylint: disable=import-outside-toplevel
+
+    uploaded = stub.UploadDataset(app_pb2.UploadDatasetRequest(name="grpc-flowers", content=iris_csv()))
+    assert uploaded.created and uploaded.rows == 150 and uploaded.uri.endswith(uploaded.md5[2:])
+    again = stub.UploadDataset(app_pb2.UploadDatasetRequest(name="grpc-flowers", content=iris_csv()))
+    assert not again.created and again.version == uploaded.version
+    listed = {(d.name, d.source) for d in stub.ListDatasets(app_pb2.Empty()).datasets}
+    assert ("grpc-flowers", "upload") in listed and ("train", "dvc") in listed
+    shown = stub.GetDataset(app_pb2.DatasetRef(name="grpc-flowers"))
+    assert len(shown.preview) == 20 and shown.preview[0]["species"] == "setosa"
+
+    trained = stub.TrainModel(
+        app_pb2.TrainRequest(model_type="random_forest", dataset="grpc-flowers", target="species",
+                             params={"n_estimators": "15"})
+    )  # fmt: skip
+    try:
+        record = struct_pb2.Struct()
+        record.update({"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2, "site": "x"})
+        predicted = stub.Predict(app_pb2.PredictRequest(model_id=trained.model_id, records=[record]))
+        assert list(predicted.labels) == ["setosa"] and not predicted.predictions  # string classes: labels only
+        version = stub.GetModel(app_pb2.ModelId(model_id=trained.model_id)).versions[0]
+        assert (version.dataset, version.dataset_version, version.target) == (
+            "grpc-flowers", uploaded.version, "species"
+        )  # fmt: skip
+        with pytest.raises(grpc.RpcError) as in_use:
+            stub.DeleteDataset(app_pb2.DatasetRef(name="grpc-flowers", version=uploaded.version))
+        assert in_use.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert trained.model_id in in_use.value.details()
+    finally:
+        stub.DeleteModel(app_pb2.ModelId(model_id=trained.model_id))
+    assert stub.DeleteDataset(app_pb2.DatasetRef(name="grpc-flowers", version=uploaded.version)).success
+    with pytest.raises(grpc.RpcError) as gone:
+        stub.GetDataset(app_pb2.DatasetRef(name="grpc-flowers", version=uploaded.version))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_message", "code"),
+    [
+        ("UploadDataset", app_pb2.UploadDatasetRequest(name="x", content=b""), grpc.StatusCode.INVALID_ARGUMENT),
+        ("UploadDataset", app_pb2.UploadDatasetRequest(name="", content=b"a\n1\n"), grpc.StatusCode.INVALID_ARGUMENT),
+        ("GetDataset", app_pb2.DatasetRef(name="no-such-dataset"), grpc.StatusCode.NOT_FOUND),
+        ("DeleteDataset", app_pb2.DatasetRef(name="no-such-dataset"), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "TrainModel",
+            app_pb2.TrainRequest(model_type="knn", dataset="no-such-dataset", target="y"),
+            grpc.StatusCode.NOT_FOUND,
+        ),  # fmt: skip
+    ],
+)
+def test_bad_dataset_requests(stub, rpc, request_message, code):
+    with pytest.raises(grpc.RpcError) as failure:
+        getattr(stub, rpc)(request_message)
+    assert failure.value.code() == code

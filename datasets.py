@@ -1,0 +1,545 @@
+"""Datasets: versioned CSV training data in an S3 bucket (MinIO) or a local directory, laid out as DVC does.
+
+A dataset is a name with one or more versions; a version is the md5 of the CSV's bytes, so the same bytes
+always give the same version and an upload of known bytes changes nothing. The store root holds:
+
+- ``files/md5/<first 2 hex>/<other 30 hex>``: the bytes, at exactly the path ``dvc push`` writes them to,
+  so when the root is the DVC remote (``s3://dvc``) ``dvc pull`` / ``dvc get`` fetch uploads by md5 and
+  ``dvc push`` feeds repository datasets to the service;
+- ``mlservice/datasets/<name>/<md5>.json``: one metadata record per version (rows, typed columns, owner,
+  time of upload).
+
+Nothing but the store holds state: every process that opens the same root sees the same datasets.
+Repository datasets (``data/*.dvc`` files tracked by DVC) are listed by :func:`repo_datasets` and read with
+:meth:`DatasetStore.load_repo_dataset`. :func:`lineage` is what the core logs with a training run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import posixpath
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pandas as pd
+import yaml
+from botocore.exceptions import BotoCoreError
+from fsspec.implementations.local import LocalFileSystem
+
+from errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
+
+logger = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+VERSION_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{6,32}$")
+METADATA_PREFIX = "mlservice/datasets"
+PREVIEW_ROWS = 20
+
+Record = dict[str, Any]
+Records = list[Record]
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure helpers: names, digests, CSV parsing
+# --------------------------------------------------------------------------------------------------
+
+
+def validate_name(name: str) -> str:
+    """Return name if it is a valid dataset name, else raise InvalidInput saying what is allowed."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"invalid dataset name {name!r}: use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def md5_hex(data: bytes) -> str:
+    """The md5 hex digest of data: the dataset version and DVC's content address."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()  # a content address, as DVC uses it
+
+
+def object_path(md5: str) -> str:
+    """Where DVC 3 keeps the bytes with this md5, relative to the remote's root."""
+    return f"files/md5/{md5[:2]}/{md5[2:]}"
+
+
+def parse_csv(data: bytes, max_rows: int | None = None, max_columns: int | None = None) -> pd.DataFrame:
+    """Parse CSV bytes with a header row into a DataFrame, or raise InvalidInput naming the problem.
+
+    Raises:
+        InvalidInput: not UTF-8, empty, no header, duplicate or empty column names, malformed rows, no rows.
+        PayloadTooLarge: more than max_rows rows or max_columns columns.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the file is not UTF-8 text (bad byte at offset {exc.start})") from exc
+    if not text.strip():
+        raise InvalidInput("the file is empty: expected CSV with a header row and at least one data row")
+    _check_header(next(csv.reader(io.StringIO(text.lstrip("\r\n")))), max_columns)
+    try:
+        frame = pd.read_csv(io.StringIO(text), nrows=None if max_rows is None else max_rows + 1)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InvalidInput(f"malformed CSV: {str(exc).strip()}") from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first field as an index
+        raise InvalidInput("malformed CSV: the data rows have more fields than the header")
+    if frame.empty:
+        raise InvalidInput("the file has a header but no data rows")
+    if max_rows is not None and len(frame) > max_rows:
+        raise PayloadTooLarge(f"the dataset has more than {max_rows} rows, the limit")
+    return frame
+
+
+def _check_header(header: list[str], max_columns: int | None) -> None:
+    if max_columns is not None and len(header) > max_columns:
+        raise PayloadTooLarge(f"the dataset has {len(header)} columns; the limit is {max_columns}")
+    if any(not column.strip() for column in header):
+        raise InvalidInput("malformed CSV: the header has an empty column name")
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise InvalidInput(f"duplicate column names in the header: {', '.join(duplicates)}")
+    if all(_is_number(column) for column in header):
+        raise InvalidInput(
+            f"the first line must be a header naming the columns, but it looks like data: {','.join(header)[:80]}"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def column_types(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Each column's name and type: ``int``, ``float``, ``bool`` or ``string``."""
+    return [{"name": str(name), "dtype": _dtype_name(frame[name])} for name in frame.columns]
+
+
+def _dtype_name(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    return "string"
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """Split ``"name"`` or ``"name@version"`` into (name, version or None)."""
+    name, _, version = ref.partition("@")
+    return validate_name(name), (version or None)
+
+
+def lineage(record: Record) -> dict[str, Any]:
+    """What the core logs with a training run: name, digest (md5), source URI, rows and column names."""
+    return {
+        "name": record["name"],
+        "digest": record["md5"],
+        "source": record["uri"],
+        "rows": record.get("rows"),
+        "columns": [column["name"] for column in record.get("columns", [])],
+    }
+
+
+def dvc_file_text(record: Record, path: str | None = None) -> str:
+    """The text of a ``.dvc`` file that makes DVC fetch this version (``dvc pull``) to path (default name.csv)."""
+    out = {"md5": record["md5"], "size": record["size"], "hash": "md5", "path": path or f"{record['name']}.csv"}
+    return yaml.safe_dump({"outs": [out]}, sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# DVC-tracked repository datasets
+# --------------------------------------------------------------------------------------------------
+
+
+def repo_datasets(repo_root: str | Path, pattern: str = "data/*.dvc") -> Records:
+    """The datasets a repository tracks with DVC (one CSV per ``.dvc`` file), sorted by name.
+
+    Returns:
+        ``[{"name": file stem, "md5", "size", "path": data file relative to repo_root,
+        "dvc_file": the .dvc file relative to repo_root, "source": "dvc"}]``. Files that are not a single
+        tracked file (directories, pipelines, unreadable YAML) are skipped with a warning.
+    """
+    root = Path(repo_root)
+    found = []
+    for dvc_file in sorted(root.glob(pattern)):
+        entry = _read_dvc_file(root, dvc_file)
+        if entry is not None:
+            found.append(entry)
+    return found
+
+
+def _read_dvc_file(root: Path, dvc_file: Path) -> Record | None:
+    try:
+        outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or []
+        out = outs[0] if len(outs) == 1 else {}
+        md5, size, path = str(out.get("md5", "")), int(out.get("size", -1)), str(out.get("path", ""))
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+        logger.warning("skipping %s: not a readable .dvc file (%s)", dvc_file, exc)
+        return None
+    if not MD5_PATTERN.match(md5) or size < 0 or not path:
+        logger.warning("skipping %s: not a single tracked file with an md5", dvc_file)
+        return None
+    data_file = (dvc_file.parent / path).relative_to(root)
+    return {
+        "name": dvc_file.name.removesuffix(".dvc").rsplit(".", 1)[0],
+        "md5": md5,
+        "size": size,
+        "path": data_file.as_posix(),
+        "dvc_file": dvc_file.relative_to(root).as_posix(),
+        "source": "dvc",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------
+
+
+class DatasetStore:
+    """Versioned CSV datasets under one fsspec root (``s3://bucket[/prefix]`` or a local directory).
+
+    Thread-safe: uploads and deletes of one store object are serialised by a lock; reads take none.
+    Several processes may share a root: records are single objects written after the data, so readers
+    never see a record without its data (except after a concurrent delete, reported as not found).
+    """
+
+    def __init__(
+        self,
+        root_url: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        max_bytes: int = 32 * 1024 * 1024,
+        max_rows: int = 1_000_000,
+        max_columns: int = 10_001,
+        repo_root: str | Path | None = None,
+    ):
+        """Describe the store; nothing is contacted until the first call.
+
+        Args:
+            root_url: ``s3://bucket`` (optionally ``/prefix``) or a local directory (embedded mode).
+            storage_options: fsspec options, for S3 ``{"endpoint_url", "key", "secret"}``; without key and
+                secret, boto's usual chain (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) applies.
+            max_bytes / max_rows / max_columns: largest accepted upload.
+            repo_root: a repository whose DVC-tracked data (``data/*.dvc``) must never be deleted from the
+                store by :meth:`delete` (set it when the store is also the repository's DVC remote).
+        """
+        self.root_url = root_url
+        # other processes write to the same root: never answer from a cached listing
+        self._storage_options = {"use_listings_cache": False, **(storage_options or {})}
+        self.max_bytes, self.max_rows, self.max_columns = max_bytes, max_rows, max_columns
+        self._repo_root = Path(repo_root) if repo_root is not None else None
+        self._lock = threading.Lock()
+        self._fs_lock = threading.Lock()
+        self._fs: fsspec.AbstractFileSystem | None = None
+        self._root = ""
+
+    # --- storage plumbing ---------------------------------------------------------------------
+
+    def _filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        """The filesystem and the root path in it, created on first use (so a store built before a fork works)."""
+        with self._fs_lock:
+            if self._fs is None:
+                fs, root = fsspec.core.url_to_fs(self.root_url, **self._storage_options)
+                if not root.rstrip("/"):
+                    raise ValueError(f"dataset store root {self.root_url!r} names no bucket or directory")
+                self._fs, self._root = fs, root.rstrip("/")
+            return self._fs, self._root
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem of the store."""
+        return self._filesystem()[0]
+
+    @property
+    def is_local(self) -> bool:
+        """True for a local directory store (embedded mode)."""
+        return isinstance(self.fs, LocalFileSystem)
+
+    def _path(self, relative: str) -> str:
+        return f"{self._filesystem()[1]}/{relative}"
+
+    def uri(self, relative: str) -> str:
+        """The full address of a path in the store: ``s3://bucket/...`` or an absolute local path."""
+        path = self._path(relative)
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """Turn a storage failure (other than a missing object) into Unavailable with a user message."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except (OSError, BotoCoreError) as exc:
+            logger.warning("dataset store %s failed: %s", self.root_url, exc)
+            raise Unavailable(f"the dataset store ({self.root_url}) cannot be reached or refused the request") from exc
+
+    def _write(self, relative: str, data: bytes) -> None:
+        path = self._path(relative)
+        try:
+            self._write_once(path, data)
+        except FileNotFoundError:  # the bucket or the directory does not exist yet
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            self._write_once(path, data)
+
+    def _write_once(self, path: str, data: bytes) -> None:
+        if not self.is_local:  # an S3 PUT is atomic
+            self.fs.pipe_file(path, data)
+            return
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"  # readers never see half a file
+        self.fs.pipe_file(temporary, data)
+        self.fs.mv(temporary, path)
+
+    def _read(self, relative: str) -> bytes:
+        return self.fs.cat_file(self._path(relative))
+
+    def _exists(self, relative: str) -> bool:
+        return self.fs.exists(self._path(relative))
+
+    def _record_paths(self, name: str | None = None) -> list[str]:
+        """Paths (relative to the root) of the metadata records, of one dataset or of all."""
+        prefix = self._path(f"{METADATA_PREFIX}/{name}/" if name else f"{METADATA_PREFIX}/")
+        try:
+            paths = self.fs.find(prefix)
+        except FileNotFoundError:  # no bucket / directory yet: no datasets
+            return []
+        start = len(self._path(""))
+        return [path[start:] for path in paths if path.endswith(".json")]
+
+    def _read_records(self, relatives: list[str]) -> Records:
+        if not relatives:
+            return []
+        contents = self.fs.cat([self._path(relative) for relative in relatives], on_error="omit")
+        return [json.loads(content) for content in contents.values()]
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def upload(self, name: str, data: bytes, owner: str | None = None) -> Record:
+        """Store CSV bytes as a version of dataset name; known bytes return the existing version.
+
+        Returns:
+            The version's record (see :meth:`resolve`) plus ``"created"``: False when these bytes were
+            already a version of this dataset.
+
+        Raises:
+            InvalidInput: bad name, not a CSV with a header and rows, duplicate columns.
+            PayloadTooLarge: more than max_bytes, max_rows or max_columns.
+            Unavailable: the store cannot be reached.
+        """
+        validate_name(name)
+        if len(data) > self.max_bytes:
+            raise PayloadTooLarge(f"the dataset is {len(data)} bytes; the limit is {self.max_bytes} bytes")
+        frame = parse_csv(data, self.max_rows, self.max_columns)
+        md5 = md5_hex(data)
+        record_path = f"{METADATA_PREFIX}/{name}/{md5}.json"
+        with self._lock, self._storage_errors():
+            try:
+                return {**json.loads(self._read(record_path)), "created": False}
+            except FileNotFoundError:
+                pass  # new bytes for this name
+            if not self._exists(object_path(md5)):
+                self._write(object_path(md5), data)
+            record = self._new_record(name, md5, len(data), frame, owner)
+            self._write(record_path, json.dumps(record, indent=1).encode("utf-8"))
+        logger.info("stored dataset %s version %s (%d rows)", name, md5, len(frame))
+        return {**record, "created": True}
+
+    def _new_record(self, name: str, md5: str, size: int, frame: pd.DataFrame, owner: str | None) -> Record:
+        return {
+            "name": name,
+            "version": md5,
+            "md5": md5,
+            "size": size,
+            "rows": len(frame),
+            "columns": column_types(frame),
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "owner": owner,
+            "path": object_path(md5),
+            "uri": self.uri(object_path(md5)),
+            "source": "upload",
+        }
+
+    def list(self) -> Records:
+        """Every dataset, sorted by name: ``[{"name", "latest": md5, "versions": [records, newest first]}]``."""
+        with self._storage_errors():
+            records = self._read_records(self._record_paths())
+        by_name: dict[str, Records] = {}
+        for record in records:
+            by_name.setdefault(record["name"], []).append(record)
+        return [
+            {"name": name, "latest": versions[0]["version"], "versions": versions}
+            for name, versions in sorted((name, _newest_first(versions)) for name, versions in by_name.items())
+        ]
+
+    def versions(self, name: str) -> Records:
+        """The records of one dataset's versions, newest first (DatasetNotFound if it has none)."""
+        validate_name(name)
+        with self._storage_errors():
+            records = self._read_records(self._record_paths(name))
+        if not records:
+            raise DatasetNotFound(f"dataset {name!r} not found")
+        return _newest_first(records)
+
+    def resolve(self, ref: str, version: str | None = None) -> Record:
+        """The record of ``"name"`` (newest version) or ``"name@version"`` (full md5 or a unique prefix).
+
+        Returns:
+            ``{"name", "version" (= md5), "md5", "size", "rows", "columns": [{"name", "dtype"}],
+            "created_at" (ISO 8601, UTC), "owner", "path" (files/md5/..), "uri", "source": "upload"}``.
+
+        Raises:
+            InvalidInput: bad name or version syntax, or an ambiguous version prefix.
+            DatasetNotFound: no such dataset or version.
+        """
+        name, ref_version = parse_ref(ref)
+        version = version or ref_version
+        if version is None:
+            return self.versions(name)[0]
+        version = version.lower()
+        if not VERSION_PREFIX_PATTERN.match(version):
+            raise InvalidInput(f"invalid dataset version {version!r}: expected an md5 (32 hex digits) or 6+ of them")
+        if MD5_PATTERN.match(version):
+            with self._storage_errors():
+                try:
+                    return json.loads(self._read(f"{METADATA_PREFIX}/{name}/{version}.json"))
+                except FileNotFoundError:
+                    pass
+            self.versions(name)  # raises when the dataset itself is unknown
+            raise DatasetNotFound(f"dataset {name!r} has no version {version}")
+        return _match_prefix(name, version, self.versions(name))
+
+    def get(self, name: str, version: str | None = None) -> Record:
+        """One version (newest when version is None): its record plus ``"schema"`` and ``"preview"``.
+
+        Returns:
+            The record (see :meth:`resolve`) plus ``"schema": {column: dtype}`` and ``"preview"``: the first
+            20 rows as ``[{column: value}]`` (missing values as None).
+        """
+        record = self.resolve(name, version)
+        with self._storage_errors():
+            try:
+                with self.fs.open(self._path(record["path"]), "rb") as stream:
+                    head = pd.read_csv(stream, nrows=PREVIEW_ROWS)
+            except FileNotFoundError as exc:
+                raise _missing_data(record) from exc
+        return {
+            **record,
+            "schema": {column["name"]: column["dtype"] for column in record["columns"]},
+            "preview": json.loads(head.to_json(orient="records")),
+        }
+
+    def load_frame(self, name: str, version: str | None = None) -> pd.DataFrame:
+        """The version's data as a DataFrame, after checking its bytes against the md5.
+
+        Raises:
+            DatasetNotFound: no such dataset or version.
+            Unavailable: the store cannot be reached, or the stored bytes are missing or corrupt.
+        """
+        record = self.resolve(name, version)
+        return self._load_verified(record["path"], record)
+
+    def _load_verified(self, relative: str, record: Record) -> pd.DataFrame:
+        with self._storage_errors():
+            try:
+                data = self._read(relative)
+            except FileNotFoundError as exc:
+                raise _missing_data(record) from exc
+        if md5_hex(data) != record["md5"]:
+            raise Unavailable(f"the stored data of dataset {record['name']!r} is corrupt (md5 mismatch)")
+        return parse_csv(data)
+
+    def delete(self, name: str, version: str, in_use: Callable[[str, str], Iterable[str]]) -> Record:
+        """Delete one version unless a model was trained on it; return the deleted record.
+
+        Args:
+            in_use: called with (name, md5); returns the ids of models trained on that version.
+
+        The data object is removed only when no other dataset version (and no DVC-tracked repository file
+        of repo_root) has the same md5.
+
+        Raises:
+            Conflict: in_use named models (listed in the message).
+            DatasetNotFound / InvalidInput: as :meth:`resolve`.
+        """
+        record = self.resolve(name, version)
+        models = sorted(in_use(record["name"], record["md5"]))
+        if models:
+            raise InUse(
+                f"dataset {name!r} version {record['md5']} is used by model(s) {', '.join(models)}: "
+                "delete those models first"
+            )
+        with self._lock:
+            with self._storage_errors():
+                self.fs.rm_file(self._path(f"{METADATA_PREFIX}/{name}/{record['md5']}.json"))
+                if not self._digest_referenced(record["md5"]):
+                    self.fs.rm_file(self._path(record["path"]))
+        logger.info("deleted dataset %s version %s", name, record["md5"])
+        return record
+
+    def _digest_referenced(self, md5: str) -> bool:
+        if any(posixpath.basename(path) == f"{md5}.json" for path in self._record_paths()):
+            return True
+        return self._repo_root is not None and any(entry["md5"] == md5 for entry in repo_datasets(self._repo_root))
+
+    def load_repo_dataset(self, repo_root: str | Path, name: str) -> tuple[pd.DataFrame, Record]:
+        """Read a DVC-tracked repository dataset: the workspace file if its md5 matches, else from the store.
+
+        The store is expected to be the repository's DVC remote (``init_dvc.sh`` pushes there), where the
+        bytes live at ``files/md5/..``.
+
+        Returns:
+            (frame, record) with the record as from :func:`repo_datasets` plus ``"version"``, ``"rows"``,
+            ``"columns"`` and ``"uri"`` (where the bytes were read), ready for :func:`lineage`.
+
+        Raises:
+            DatasetNotFound: no ``.dvc`` file of that name.
+            Unavailable: the bytes are neither in the workspace nor in the store.
+        """
+        entry = next((entry for entry in repo_datasets(repo_root) if entry["name"] == name), None)
+        if entry is None:
+            raise DatasetNotFound(f"no DVC-tracked dataset {name!r} in {repo_root}")
+        local_file = Path(repo_root) / entry["path"]
+        if local_file.is_file() and md5_hex(local_file.read_bytes()) == entry["md5"]:
+            frame = parse_csv(local_file.read_bytes())
+            uri = str(local_file.resolve())
+        else:
+            frame = self._load_verified(object_path(entry["md5"]), entry)
+            uri = self.uri(object_path(entry["md5"]))
+        record = {**entry, "version": entry["md5"], "rows": len(frame), "columns": column_types(frame), "uri": uri}
+        return frame, record
+
+
+def _newest_first(records: Records) -> Records:
+    return sorted(records, key=lambda record: (record["created_at"], record["md5"]), reverse=True)
+
+
+def _match_prefix(name: str, prefix: str, records: Records) -> Record:
+    matches = [record for record in records if record["md5"].startswith(prefix)]
+    if not matches:
+        raise DatasetNotFound(f"dataset {name!r} has no version {prefix}")
+    if len(matches) > 1:
+        raise InvalidInput(f"version {prefix} of dataset {name!r} is ambiguous: give more digits")
+    return matches[0]
+
+
+def _missing_data(record: Record) -> Unavailable:
+    return Unavailable(
+        f"the data of dataset {record['name']!r} (md5 {record['md5']}) is missing from the store: "
+        "upload it again, or for a DVC-tracked file run init_dvc.sh (dvc push)"
+    )
