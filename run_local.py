@@ -63,12 +63,15 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-branches,too-many
     (state / "artifacts").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("MLSERVICE_HOST", settings.host)
+    env.setdefault("API_URL", f"http://127.0.0.1:{settings.rest_port}")  # the dashboard's REST API
+    env.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{settings.dashboard_port}")
     embedded_mlflow = "MLFLOW_TRACKING_URI" not in os.environ
     if embedded_mlflow:
         env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{settings.mlflow_port}"
         env["MLFLOW_BACKEND_STORE_URI"] = f"sqlite:///{state / 'mlflow.db'}"
         env["MLFLOW_ARTIFACTS_DESTINATION"] = str(state / "artifacts")
         env.setdefault("MLFLOW_WORKERS", "1")
+        env.setdefault("MLFLOW_UI_URL", env["MLFLOW_TRACKING_URI"])
 
     roles = (["mlflow"] if embedded_mlflow else []) + ["rest", "grpc"]
     if (ROOT / "dashboard.py").exists():
