@@ -21,6 +21,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+import numpy as np
 from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -76,6 +77,13 @@ def translate_errors(method: Callable) -> Callable:
 def rows(feature_arrays) -> list[list[float]]:
     """Repeated FeatureArray as rows of numbers."""
     return [list(row.features) for row in feature_arrays]
+
+
+def packed_rows(values, n_features: int) -> np.ndarray:
+    """A packed (row-major) value array as a matrix, straight into NumPy without per-row objects."""
+    if n_features <= 0 or len(values) % n_features:
+        raise InvalidInput(f"values holds {len(values)} numbers, not a whole number of rows of n_features={n_features}")
+    return np.asarray(values, dtype=np.float64).reshape(-1, n_features)
 
 
 def targets(request) -> list:
@@ -197,17 +205,25 @@ def model_response(record: dict[str, Any]) -> app_pb2.ModelResponse:
     )
 
 
-def predict_response(result: dict[str, Any]) -> app_pb2.PredictResponse:
-    """A prediction result: numeric predictions where they are numbers, text always."""
-    predictions = result["predictions"]
-    numeric = all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in predictions)
-    return app_pb2.PredictResponse(
-        predictions=predictions if numeric else [],
-        labels=[str(p) for p in predictions],
+def predict_response(result: dict[str, Any], packed: bool = False) -> app_pb2.PredictResponse:
+    """A raw prediction result (NumPy arrays): numeric predictions as numbers, labels as text when the
+    classes are not numbers, probabilities as rows or, for packed requests, one flat array."""
+    predictions = np.asarray(result["predictions"])
+    numeric = predictions.dtype.kind in "iuf"
+    response = app_pb2.PredictResponse(
+        predictions=predictions.astype(np.float64).tolist() if numeric else [],
+        labels=[] if numeric else [str(p) for p in predictions.tolist()],
         classes=[str(c) for c in result.get("classes") or []],
-        probabilities=[app_pb2.ProbabilityRow(values=row) for row in result.get("probabilities", [])],
         version=result["version"],
     )
+    probabilities = result.get("probabilities")
+    if probabilities is not None:
+        if packed:
+            response.flat_probabilities.extend(probabilities.ravel().tolist())
+            response.n_classes = probabilities.shape[1]
+        else:
+            response.probabilities.extend(app_pb2.ProbabilityRow(values=row) for row in probabilities.tolist())
+    return response
 
 
 # --- authentication --------------------------------------------------------------------------------
@@ -300,10 +316,13 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     @translate_errors
     def Predict(self, request, context):
         records = [json_format.MessageToDict(record) for record in request.records] or None
-        result = self.service.predict(
-            request.model_id, X=None if records else rows(request.X), records=records, version=request.version or None
-        )
-        return predict_response(result)
+        packed = bool(request.values)
+        if packed:
+            X = packed_rows(request.values, request.n_features)
+        else:
+            X = None if records else rows(request.X)
+        result = self.service.predict(request.model_id, X=X, records=records, version=request.version or None, raw=True)
+        return predict_response(result, packed=packed)
 
     @translate_errors
     def RetrainModel(self, request, context):

@@ -21,10 +21,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,8 +46,10 @@ from sklearn.model_selection import train_test_split
 from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
 from datasets import DatasetStore, lineage, parse_csv, repo_datasets
 from errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
+from model_cache import LoadedModel, ModelCache
 from settings import Settings
 from training import (
+    TrainingData,
     as_feature_matrix,
     as_targets,
     categorical_columns,
@@ -69,6 +70,7 @@ TAG_PREFIX = "mlservice."
 MANAGED_TAG = TAG_PREFIX + "managed"
 MODEL_ARTIFACT_PATH = "model"
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+STALE_FACTOR = 10  # past TTL x this, a resolution is refreshed on the request path, not in the background
 MAX_TAG_VALUE = 4000  # MLflow's model-version tag limit is 5000 characters
 
 # Types beyond numpy/sklearn basics that skops must be told to trust for the catalogue below. The
@@ -135,85 +137,9 @@ def _parse_json(text: str | None, default: Any) -> Any:
         return default
 
 
-@dataclass
-class LoadedModel:
-    """A model version loaded in memory, with what predict needs to check its input."""
-
-    estimator: Any
-    version: str
-    task: str
-    n_features: int
-    classes: list | None
-    feature_names: list[str] | None = None
-    categorical: frozenset[str] = frozenset()
-
-    @property
-    def needs_frame(self) -> bool:
-        """Tabular pipelines (trained from datasets) take a DataFrame with named columns."""
-        return hasattr(self.estimator, "named_steps")
-
-
-class ModelCache:
-    """LRU of loaded model versions, shared by a process's threads; each version loads once."""
-
-    def __init__(self, max_entries: int):
-        self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[tuple[str, str], threading.Lock] = {}
-        self.loads = 0  # how many times a version was loaded from the store (for tests and benchmarks)
-
-    def get_or_load(self, key: tuple[str, str], loader: Callable[[], LoadedModel]) -> LoadedModel:
-        """The cached model for key, loading it (once, even under concurrency) when absent."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-            key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._entries:
-                    return self._entries[key]
-            loaded = loader()
-            self.put(key, loaded)
-            self.loads += 1
-        with self._lock:
-            self._loading.pop(key, None)
-        return loaded
-
-    def put(self, key: tuple[str, str], loaded: LoadedModel) -> None:
-        """Insert or refresh an entry, evicting the least recently used beyond the limit."""
-        with self._lock:
-            self._entries[key] = loaded
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-
-    def drop_model(self, model_id: str) -> None:
-        """Forget every cached version of a model."""
-        with self._lock:
-            for key in [k for k in self._entries if k[0] == model_id]:
-                del self._entries[key]
-
-
 # --------------------------------------------------------------------------------------------------
 # The service
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainingData:  # pylint: disable=too-many-instance-attributes
-    """What a model is trained on: inline rows, or a stored dataset's columns; and how it is evaluated."""
-
-    X: Any = None
-    y: Any = None
-    feature_names: Sequence[str] | None = None
-    dataset: str | None = None  # "name" or "name@version" (a stored or DVC-tracked dataset)
-    target: str | None = None  # the dataset column to predict
-    features: Sequence[str] | None = None  # dataset columns to use (default: all but the target)
-    impute: bool = False  # fill missing feature values (median / most frequent) instead of refusing
-    test_size: float = 0.2
-    random_state: int | None = 42
 
 
 class ModelService:  # pylint: disable=too-many-public-methods
@@ -229,10 +155,12 @@ class ModelService:  # pylint: disable=too-many-public-methods
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.client = client or MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
-        self.cache = ModelCache(settings.model_cache_size)
+        self.cache = ModelCache(settings.model_cache_size, settings.model_cache_bytes)
         self._resolved: dict[tuple[str, str | None], tuple[float, Any]] = {}
         self._resolved_lock = threading.Lock()
+        self._refreshing: set[tuple[str, str | None]] = set()
         self._experiment_id: str | None = None
+        self._io_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mlflow-io")
         self.datasets = DatasetStore(
             settings.dataset_store_url or str((settings.state_dir / "datasets").resolve()),
             settings.dataset_storage_options or None,
@@ -278,7 +206,8 @@ class ModelService:  # pylint: disable=too-many-public-methods
         return {
             "status": "ok" if mlflow_state == "ok" else "degraded",
             "mlflow": mlflow_state,
-            "model_cache_entries": len(self.cache._entries),  # pylint: disable=protected-access
+            "model_cache_entries": len(self.cache),
+            "model_cache_bytes": self.cache.size_bytes,
         }
 
     # --- training ---------------------------------------------------------------------------
@@ -316,6 +245,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             )
         model_id = model_id or f"{model_class.key.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
         prepared = self._prepare(model_class, params, TrainingData(X=X, y=y, **data_options))
+        prepared["new_model"] = True
         try:
             self._create_registered_model(model_id, model_class, owner)
         except Conflict:
@@ -373,6 +303,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         return self._fit_and_register(model_id, model_class, prepared, owner)
 
     def _prepare(self, model_class: ModelClass, params: dict | None, data: TrainingData) -> dict[str, Any]:
+        data.check()
         test_size = data.test_size
         if not isinstance(test_size, (int, float)) or isinstance(test_size, bool) or not 0 <= test_size <= 0.5:
             raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
@@ -452,7 +383,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         timings["evaluate_seconds"] = time.perf_counter() - mark
 
         classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
-        version = self._log_and_register(
+        version, size_bytes = self._log_and_register(
             model_id,
             model_class,
             estimator,
@@ -471,6 +402,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             classes,
             prepared["feature_names"],
             frozenset(prepared["categorical"]),
+            size_bytes,
         )
         self.cache.put((model_id, version), loaded)
         self._forget_resolution(model_id)
@@ -490,8 +422,12 @@ class ModelService:  # pylint: disable=too-many-public-methods
 
     def _log_and_register(  # pylint: disable=too-many-arguments,too-many-locals
         self, model_id, model_class, estimator, prepared, *, scores, evaluation, classes, owner, timings
-    ) -> str:
-        """One MLflow run (params, metrics, model artifact) and a new registry version made current."""
+    ) -> tuple[str, int]:
+        """One MLflow run (params, metrics, model artifact) and a new registry version made current.
+
+        Returns:
+            (the new version, the saved artifact's size in bytes).
+        """
         trained_at = _utcnow()
         version_tags = {
             MANAGED_TAG: "true",
@@ -542,10 +478,11 @@ class ModelService:  # pylint: disable=too-many-public-methods
             with tempfile.TemporaryDirectory(prefix="mlservice-model-") as scratch:
                 local_path = os.path.join(scratch, MODEL_ARTIFACT_PATH)
                 self._save_model(estimator, prepared, local_path)
+                size_bytes = sum(entry.stat().st_size for entry in os.scandir(local_path) if entry.is_file())
                 timings["save_seconds"] = time.perf_counter() - mark
                 mark = time.perf_counter()
                 with registry_errors("upload the model artifact"):
-                    self.client.log_artifacts(run_id, local_path, MODEL_ARTIFACT_PATH)
+                    self._upload_model(run.info.artifact_uri, local_path)
             timings["upload_seconds"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -555,11 +492,17 @@ class ModelService:  # pylint: disable=too-many-public-methods
                     source=f"{run.info.artifact_uri}/{MODEL_ARTIFACT_PATH}",
                     run_id=run_id,
                     tags=version_tags,
+                    await_creation_for=0,  # the SQL registry creates versions READY; polling costs a call
                 )
-                self._move_current_alias(model_id, model_version.version)
-                self.client.set_terminated(run_id)
+                # two independent calls: make the version current while the run is marked finished
+                alias = self._io_pool.submit(
+                    self._move_current_alias, model_id, model_version.version, prepared.get("new_model", False)
+                )
+                finished = self._io_pool.submit(self.client.set_terminated, run_id)
+                alias.result()
+                finished.result()
             timings["register_seconds"] = time.perf_counter() - mark
-            return str(model_version.version)
+            return str(model_version.version), size_bytes
         except BaseException:
             if run_id is not None:
                 self._discard_run(run_id)
@@ -600,8 +543,28 @@ class ModelService:  # pylint: disable=too-many-public-methods
             ],
         )
 
-    def _move_current_alias(self, model_id: str, version: str) -> None:
+    def _upload_model(self, artifact_uri: str, local_path: str) -> None:
+        """Upload the saved model's files in parallel (MLflow's own log_artifacts sends them one by one)."""
+        repository = get_artifact_repository(
+            f"{artifact_uri}/{MODEL_ARTIFACT_PATH}", tracking_uri=self.settings.mlflow_tracking_uri
+        )
+        uploads = []
+        for folder, _, names in os.walk(local_path):
+            relative = os.path.relpath(folder, local_path)
+            for name in names:
+                uploads.append(
+                    self._io_pool.submit(
+                        repository.log_artifact, os.path.join(folder, name), None if relative == "." else relative
+                    )
+                )
+        for upload in uploads:
+            upload.result()
+
+    def _move_current_alias(self, model_id: str, version: str, new_model: bool = False) -> None:
         """Point ``current`` at version unless a concurrent retrain already moved it further."""
+        if new_model:  # version 1 of a model created by this call: nothing to compare with
+            self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, version)
+            return
         try:
             current = self.client.get_model_version_by_alias(model_id, CURRENT_ALIAS)
             if int(current.version) > int(version):
@@ -666,10 +629,17 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 raise InvalidInput(f"version must be a positive integer, got '{version}'")
         key = (model_id, version)
         now = time.monotonic()
+        ttl = self.settings.registry_ttl_seconds
         with self._resolved_lock:
             cached = self._resolved.get(key)
-        if cached and not fresh and now - cached[0] < self.settings.registry_ttl_seconds:
-            return cached[1]
+        if cached and not fresh:
+            age = now - cached[0]
+            if age < ttl:
+                return cached[1]
+            if age < ttl * STALE_FACTOR:
+                # serve what we know and ask the registry off the request path; bounded staleness
+                self._refresh_in_background(key)
+                return cached[1]
         if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
             raise ModelNotFound(f"Model '{model_id}' not found")
         try:
@@ -693,6 +663,23 @@ class ModelService:  # pylint: disable=too-many-public-methods
         with self._resolved_lock:
             self._resolved[key] = (now, model_version)
         return model_version
+
+    def _refresh_in_background(self, key: tuple[str, str | None]) -> None:
+        with self._resolved_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def refresh() -> None:
+            try:
+                self._resolve(*key, fresh=True)
+            except ServiceError as exc:  # not found: already forgotten; unavailable: keep the stale answer
+                logger.info("Background refresh of %s: %s", key, exc.message)
+            finally:
+                with self._resolved_lock:
+                    self._refreshing.discard(key)
+
+        self._io_pool.submit(refresh)
 
     def _forget_resolution(self, model_id: str) -> None:
         with self._resolved_lock:
@@ -805,13 +792,14 @@ class ModelService:  # pylint: disable=too-many-public-methods
     # --- serving ----------------------------------------------------------------------------
 
     def predict(
-        self, model_id: str, X: Any = None, version: int | str | None = None, records: Any = None
+        self, model_id: str, X: Any = None, version: int | str | None = None, records: Any = None, raw: bool = False
     ) -> dict[str, Any]:
         """Predictions (and class probabilities for classifiers) from the current or given version.
 
         Args:
             X: rows of feature values, in the model's feature order; or instead
             records: objects keyed by feature name (``[{"petal_length": 1.4, ...}]``).
+            raw: return NumPy arrays (predictions, probabilities) instead of lists, for binary protocols.
 
         Raises:
             ModelNotFound: unknown model or version. InvalidInput: input malformed or not matching
@@ -834,11 +822,12 @@ class ModelService:  # pylint: disable=too-many-public-methods
         result: dict[str, Any] = {
             "model_id": model_id,
             "version": int(resolved),
-            "predictions": predictions.tolist(),
+            "predictions": predictions if raw else predictions.tolist(),
         }
         if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
+            probabilities = loaded.estimator.predict_proba(matrix)
             result["classes"] = loaded.classes
-            result["probabilities"] = loaded.estimator.predict_proba(matrix).tolist()
+            result["probabilities"] = probabilities if raw else probabilities.tolist()
         return result
 
     def _load(self, model_id: str, model_version) -> LoadedModel:
@@ -850,7 +839,9 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 flavor = MlflowModel.load(os.path.join(local, "MLmodel")).flavors["sklearn"]
                 if flavor.get("serialization_format") != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
                     raise ServiceError(f"Model '{model_id}' was not saved by this service (not skops)")
-                estimator = skops.io.load(os.path.join(local, flavor["pickled_model"]), trusted=SKOPS_TRUSTED_TYPES)
+                serialized = os.path.join(local, flavor["pickled_model"])
+                size_bytes = os.path.getsize(serialized)
+                estimator = skops.io.load(serialized, trusted=SKOPS_TRUSTED_TYPES)
         record = self._version_record(model_version)
         task = CLASSIFICATION if hasattr(estimator, "classes_") else REGRESSION
         classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
@@ -864,6 +855,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             classes or record["classes"],
             [str(n) for n in names] if names is not None else record["feature_names"],
             frozenset(categorical_columns(estimator)),
+            size_bytes,
         )
 
     # --- deleting ---------------------------------------------------------------------------

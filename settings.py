@@ -36,6 +36,11 @@ class Settings(BaseSettings):
 
     # --- serving ------------------------------------------------------------------------------
     model_cache_size: int = Field(default=32, ge=1, description="Loaded model versions kept in memory (LRU).")
+    model_cache_bytes: int = Field(
+        default=1024**3,
+        ge=1,
+        description="Bound of the model cache in bytes (artifact sizes as the estimate); LRU eviction beyond it.",
+    )
     registry_ttl_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ def as_feature_matrix(X: Any, settings: Settings, field_name: str = "X") -> np.n
     if isinstance(X, np.ndarray):
         matrix = X.astype(np.float64, copy=False)
     else:
-        if X is None or len(X) == 0:
+        if not isinstance(X, (list, tuple)) or len(X) == 0:
             raise InvalidInput(f"{field_name} must be a non-empty list of rows of numbers")
         try:
             matrix = np.asarray(X, dtype=np.float64)
@@ -253,3 +254,43 @@ def _records_frame(records: Any, feature_names: list[str] | None, settings: Sett
         parts = [f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else ""]
         raise InvalidInput(f"records do not match the model's features ({'; '.join(filter(None, parts))})")
     return pd.DataFrame.from_records(records, columns=feature_names)
+
+
+# --------------------------------------------------------------------------------------------------
+# What a training request carries
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_string_list_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
+@dataclass
+class TrainingData:  # pylint: disable=too-many-instance-attributes
+    """What a model is trained on: inline rows, or a stored dataset's columns; and how it is evaluated."""
+
+    X: Any = None
+    y: Any = None
+    feature_names: Sequence[str] | None = None
+    dataset: str | None = None  # "name" or "name@version" (a stored or DVC-tracked dataset)
+    target: str | None = None  # the dataset column to predict
+    features: Sequence[str] | None = None  # dataset columns to use (default: all but the target)
+    impute: bool = False  # fill missing feature values (median / most frequent) instead of refusing
+    test_size: float = 0.2
+    random_state: int | None = 42
+
+    def check(self) -> None:
+        """Refuse wrongly typed options up front (front ends pass JSON through as it came)."""
+        for name in ("dataset", "target"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidInput(f"{name} must be a string")
+        for name in ("feature_names", "features"):
+            if not _is_string_list_or_none(getattr(self, name)):
+                raise InvalidInput(f"{name} must be a list of strings")
+        if self.y is not None and not isinstance(self.y, (list, tuple, np.ndarray)):
+            raise InvalidInput("y must be a list of targets, one per row of X")
+        if not isinstance(self.impute, bool):
+            raise InvalidInput("impute must be true or false")
+        state = self.random_state
+        if state is not None and (isinstance(state, bool) or not isinstance(state, int) or not 0 <= state < 2**32):
+            raise InvalidInput("random_state must be an integer from 0 to 2**32-1, or null")

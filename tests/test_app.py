@@ -139,6 +139,35 @@ def test_bad_requests_get_a_json_message_naming_the_problem(client, method, path
     assert "message" in response.json and "Traceback" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"model_type": "knn", "X": 5, "y": [0]}, "X must be a non-empty list"),
+        ({"model_type": "knn", "X": "rows", "y": [0]}, "X must be a non-empty list"),
+        ({"model_type": "knn", "X": {"a": 1}, "y": [0]}, "X must be a non-empty list"),
+        ({"model_type": "knn", "X": [[1], [2]], "y": {"a": 1}}, "y must be a list"),
+        ({"model_type": "knn", "X": [[1], [2]], "y": [[0], [1]]}, "all integers or all strings"),
+        ({"model_type": "knn", "X": [[[1]], [[2]]], "y": [0, 1]}, "X"),
+        ({"model_type": "knn", "X": [[1], [2]], "y": [0, 1], "random_state": "seven"}, "random_state"),
+        ({"model_type": "knn", "X": [[1], [2]], "y": [0, 1], "random_state": -1}, "random_state"),
+        ({"model_type": "knn", "X": [[1], [2]], "y": [0, 1], "feature_names": "ab"}, "feature_names"),
+        ({"model_type": "knn", "dataset": 7, "target": "y"}, "dataset"),
+        ({"model_type": "knn", "dataset": "d", "target": "y", "impute": "yes"}, "impute"),
+        ({"model_type": 3, "X": [[1], [2]], "y": [0, 1]}, "model_type"),
+    ],
+)
+def test_wrongly_typed_fields_are_400_not_500(client, body, fragment):
+    response = client.post("/models/train", json=body)
+    assert response.status_code == 400, response.json
+    assert fragment in str(response.json)
+
+
+@pytest.mark.parametrize("body", [{"X": 5}, {"X": [[1.0, "x", 2.0, 3.0]]}, {"records": "x"}, {"records": [1]}, {}])
+def test_wrongly_typed_predict_inputs_are_400(client, trained, body):
+    response = client.post(f"/models/{trained}/predict", json=body)
+    assert response.status_code == 400, response.json
+
+
 def test_wrong_feature_count_and_bad_version_at_predict(client, trained):
     wrong = client.post(f"/models/{trained}/predict", json={"X": [[1.0, 2.0]]})
     assert wrong.status_code == 400 and "expects 4 features" in wrong.json["message"]

@@ -292,3 +292,24 @@ def test_bad_dataset_requests(stub, rpc, request_message, code):
     with pytest.raises(grpc.RpcError) as failure:
         getattr(stub, rpc)(request_message)
     assert failure.value.code() == code
+
+
+def test_packed_batches_match_row_by_row_predictions(stub, iris):
+    X, y = iris
+    model_id = stub.TrainModel(app_pb2.TrainRequest(model_type="logistic_regression", X=features(X), y=y,
+                                                    params={"max_iter": "300"})).model_id  # fmt: skip
+    try:
+        by_rows = stub.Predict(app_pb2.PredictRequest(model_id=model_id, X=features(X)))
+        flat = [value for row in X for value in row]
+        packed = stub.Predict(app_pb2.PredictRequest(model_id=model_id, values=flat, n_features=4))
+        assert list(packed.predictions) == list(by_rows.predictions) and not packed.probabilities
+        assert packed.n_classes == 3 and len(packed.flat_probabilities) == 3 * len(X)
+        first_row = list(packed.flat_probabilities[:3])
+        assert first_row == pytest.approx(list(by_rows.probabilities[0].values), abs=1e-6)  # float32 X vs double
+        for bad in (app_pb2.PredictRequest(model_id=model_id, values=flat[:-1], n_features=4),
+                    app_pb2.PredictRequest(model_id=model_id, values=flat, n_features=0)):  # fmt: skip
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.Predict(bad)
+            assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        stub.DeleteModel(app_pb2.ModelId(model_id=model_id))

@@ -4,6 +4,8 @@ training / versioning / serving / deleting against a real MLflow server on Postg
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
@@ -13,6 +15,7 @@ from mlflow.protos import databricks_pb2
 import models
 from catalogue import jsonable
 from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge
+from model_cache import LoadedModel, ModelCache
 from models import MODEL_CLASSES, ModelService, as_feature_matrix, coerce_params
 from settings import Settings
 from training import as_targets, holdout_possible
@@ -183,28 +186,35 @@ def test_training_logs_params_metrics_and_model_to_mlflow(iris):
         "no alias", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
     )
     service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9"), client=client)
+    repository = mock.MagicMock()
 
-    result = service.train_model("random_forest", X, y, params={"n_estimators": "5"}, model_id="mocked")
+    with mock.patch.object(models, "get_artifact_repository", return_value=repository) as artifacts:
+        result = service.train_model("random_forest", X, y, params={"n_estimators": "5"}, model_id="mocked")
 
     assert result["model_id"] == "mocked" and result["version"] == 1
     client.create_registered_model.assert_called_once()
     batch = client.log_batch.call_args.kwargs
     assert {p.key: p.value for p in batch["params"]}["n_estimators"] == "5"
     assert {m.key for m in batch["metrics"]} >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    run_id, local_dir, artifact_path = client.log_artifacts.call_args.args
-    assert run_id == "run-1" and artifact_path == "model"
+    assert artifacts.call_args.args[0] == "mlflow-artifacts:/1/run-1/artifacts/model"
+    uploaded = {call.args[0].rsplit("/", 1)[-1] for call in repository.log_artifact.call_args_list}
+    assert {"MLmodel", "model.skops", "requirements.txt"} <= uploaded  # the saved model, file by file
     assert client.create_model_version.call_args.kwargs["source"].endswith("/model")
     client.set_registered_model_alias.assert_called_once_with("mocked", "current", "1")
-    assert local_dir  # the saved model folder that was uploaded
+    client.set_terminated.assert_called_once_with("run-1")
 
 
 def test_a_failed_upload_rolls_back_the_registered_model(iris):
     X, _ = iris
     client = mock.MagicMock()
     client.create_run.return_value.info.run_id = "run-2"
-    client.log_artifacts.side_effect = OSError("S3 down")
+    repository = mock.MagicMock()
+    repository.log_artifact.side_effect = OSError("S3 down")
     service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9"), client=client)
-    with pytest.raises(models.Unavailable):
+    with (
+        mock.patch.object(models, "get_artifact_repository", return_value=repository),
+        pytest.raises(models.Unavailable),
+    ):
         service.train_model("ridge", X, [row[0] for row in X], model_id="rolled-back")
     client.delete_registered_model.assert_called_once_with("rolled-back")
     client.delete_run.assert_called_once_with("run-2")
@@ -354,3 +364,64 @@ def test_runs_carry_params_metrics_and_the_model_artifact(service, iris):
         assert {"model/MLmodel", "model/model.skops"} <= artifacts
     finally:
         service.delete_model(result["model_id"])
+
+
+# --- the model cache and the registry view (units) ---------------------------------------------------
+
+
+def loaded(size: int) -> LoadedModel:
+    return LoadedModel(estimator=object(), version="1", task="classification", n_features=1, classes=None,
+                       size_bytes=size)  # fmt: skip
+
+
+def test_cache_is_bounded_by_count_and_by_bytes():
+    by_count = ModelCache(max_entries=2)
+    for name in "abc":
+        by_count.put((name, "1"), loaded(10))
+    assert len(by_count) == 2 and by_count.size_bytes == 20  # "a", least recently used, went first
+
+    by_bytes = ModelCache(max_entries=10, max_bytes=100)
+    by_bytes.put(("a", "1"), loaded(60))
+    by_bytes.put(("b", "1"), loaded(30))
+    by_bytes.get_or_load(("a", "1"), lambda: pytest.fail("cached: must not load"))  # "a" is now the newest
+    by_bytes.put(("c", "1"), loaded(30))
+    assert len(by_bytes) == 2 and by_bytes.size_bytes == 90  # "b" evicted, not the recently used "a"
+    by_bytes.put(("huge", "1"), loaded(500))
+    assert len(by_bytes) == 1  # one entry over the limit still serves
+
+
+def test_each_version_loads_once_under_concurrent_requests():
+    cache = ModelCache(max_entries=4)
+    release = threading.Event()
+    calls = []
+
+    def slow_loader():
+        calls.append(1)
+        release.wait(5)
+        return loaded(1)
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(cache.get_or_load, ("m", "1"), slow_loader) for _ in range(8)]
+        release.set()
+        results = {id(f.result()) for f in futures}
+    assert len(calls) == 1 and cache.loads == 1 and len(results) == 1
+
+
+def test_registry_view_is_served_stale_while_refreshing_in_the_background():
+    clock = [1000.0]
+    client = mock.MagicMock()
+    versions = iter([mock.Mock(version="1", tags={"mlservice.managed": "true"}),
+                     mock.Mock(version="2", tags={"mlservice.managed": "true"})])  # fmt: skip
+    client.get_model_version_by_alias.side_effect = lambda *_: next(versions)
+    service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9", registry_ttl_seconds=5), client=client)
+    with mock.patch.object(models.time, "monotonic", side_effect=lambda: clock[0]):
+        assert service._resolve("m", None).version == "1"  # pylint: disable=protected-access
+        clock[0] += 6  # past the TTL: answer at once from what we know, refresh off the request path
+        assert service._resolve("m", None).version == "1"  # pylint: disable=protected-access
+        service._io_pool.submit(lambda: None).result()  # pylint: disable=protected-access
+        for _ in range(100):
+            if not service._refreshing:  # pylint: disable=protected-access
+                break
+            threading.Event().wait(0.01)
+        assert client.get_model_version_by_alias.call_count == 2
+        assert service._resolve("m", None).version == "2"  # pylint: disable=protected-access
