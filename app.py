@@ -18,7 +18,9 @@ from werkzeug.datastructures import FileStorage
 
 from auth import init_auth
 from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
+from jobs import JobRunner, JobStore
 from settings import Settings
+from training import TRAINING_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +57,12 @@ def _version_arg() -> str | None:
     return request.args.get("version") or None
 
 
-TRAINING_FIELDS = ("X", "y", "feature_names", "test_size", "random_state", "dataset", "target", "features", "impute")
-
-
 def _training_options(payload: dict[str, Any]) -> dict[str, Any]:
     options = {key: payload[key] for key in TRAINING_FIELDS if key in payload}
     return {"params": payload.get("params"), "owner": current_owner(), **options}
 
 
-def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-locals
+def register_resources(api: Api, service, runner) -> None:  # pylint: disable=too-many-locals
     """Declare the namespaces, schemas and resources of the API over one service object."""
     # pylint: disable=unused-variable  # Flask-RESTX registers each Resource class by decorator
     error = api.model("Error", {"message": fields.String(description="What went wrong, for a person")})
@@ -88,6 +87,9 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
         "target": fields.String(description="With dataset: the column to predict", example="species"),
         "features": fields.List(fields.String, description="With dataset: columns to use (default: all others)"),
         "impute": fields.Boolean(description="With dataset: fill missing feature values instead of refusing"),
+        "async": fields.Boolean(
+            description="Answer 202 with a job at once and train in the background (GET /jobs/<id>)"
+        ),
         "feature_names": fields.List(fields.String, description="Column names of X (optional)"),
         "test_size": fields.Float(
             min=0, max=0.5, description="Held-out share for evaluation (default 0.2; 0 = training data)"
@@ -190,6 +192,7 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
 
         @models_ns.expect(train_request, validate=True)
         @models_ns.response(201, "Trained and registered", train_result)
+        @models_ns.response(202, "async: queued as a job (see GET /jobs/<id>)")
         @models_ns.response(400, "Invalid input", error)
         @models_ns.response(409, "model_id already taken", error)
         @models_ns.response(413, "Too large", error)
@@ -197,6 +200,8 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
         def post(self):
             """Train a new model; it is registered in MLflow as version 1."""
             payload = request.get_json()
+            if payload.get("async"):
+                return runner.submit("train", payload, owner=current_owner()), 202
             result = service.train_model(
                 payload["model_type"], model_id=payload.get("model_id"), **_training_options(payload)
             )
@@ -253,7 +258,10 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
         @models_ns.response(400, "Invalid input", error)
         def post(self, model_id):
             """Train the model again on new data; creates a new registry version and makes it current."""
-            return service.retrain_model(model_id, **_training_options(request.get_json()))
+            payload = request.get_json()
+            if payload.get("async"):
+                return runner.submit("retrain", payload, owner=current_owner(), model_id=model_id), 202
+            return service.retrain_model(model_id, **_training_options(payload))
 
     @metrics_ns.route("/<string:model_id>")
     @metrics_ns.response(404, "Unknown model", error)
@@ -288,8 +296,43 @@ def register_resources(api: Api, service) -> None:  # pylint: disable=too-many-l
                 return Response(result, mimetype="text/csv", headers={"Content-Disposition": disposition})
             return result
 
-    for namespace in (root, catalogue, models_ns, metrics_ns, dataset_namespace(api, service, error)):
+    for namespace in (root, catalogue, models_ns, metrics_ns, dataset_namespace(api, service, error),
+                      job_namespace(runner, error)):  # fmt: skip
         api.add_namespace(namespace)
+
+
+def job_namespace(runner, error) -> Namespace:
+    """Resources of /jobs: asynchronous (re)training jobs."""
+    # pylint: disable=unused-variable  # Flask-RESTX registers each Resource class by decorator
+    namespace = Namespace("jobs", path="/jobs", description="Asynchronous training jobs")
+
+    @namespace.route("")
+    class Jobs(Resource):
+        """Your jobs."""
+
+        def get(self):
+            """Your most recent training jobs, newest first."""
+            return runner.store.list(owner=current_owner())
+
+    @namespace.route("/<string:job_id>")
+    @namespace.response(404, "Unknown job", error)
+    class Job(Resource):
+        """One job."""
+
+        def get(self, job_id):
+            """Status (queued/running/succeeded/failed/cancelled), phase, progress, timings, model and version."""
+            return runner.get(job_id)
+
+    @namespace.route("/<string:job_id>/cancel")
+    @namespace.response(404, "Unknown job", error)
+    class CancelJob(Resource):
+        """Cancellation."""
+
+        def post(self, job_id):
+            """Cancel a queued job, or stop a running one before it registers anything."""
+            return runner.cancel(job_id)
+
+    return namespace
 
 
 def dataset_namespace(api: Api, service, error) -> Namespace:
@@ -377,9 +420,32 @@ def create_app(settings: Settings | None = None, service=None) -> Flask:
     )
     init_auth(app, api, settings)
 
+    @app.after_request
+    def security_headers(response):
+        # JSON API + Swagger UI: no sniffing, no framing, no referrer leaks; scripts only from here
+        # (the Swagger page has inline bootstrap code). No CORS headers: other origins are refused.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     @api.errorhandler(ServiceError)
     def handle_service_error(exc: ServiceError):
         return {"message": exc.message}, http_status_for(exc)
 
-    register_resources(api, service)
+    runner = JobRunner(
+        service,
+        JobStore(settings.service_database_url),
+        workers=settings.job_workers,
+        heartbeat_seconds=settings.job_heartbeat_seconds,
+        stale_seconds=settings.job_stale_seconds,
+    ).start()
+    app.extensions["mlservice_jobs"] = runner
+    register_resources(api, service, runner)
     return app

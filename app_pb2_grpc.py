@@ -99,6 +99,26 @@ class MLServiceStub:
                 request_serializer=app__pb2.DatasetRef.SerializeToString,
                 response_deserializer=app__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.SubmitTrainJob = channel.unary_unary(
+                '/mlservice.MLService/SubmitTrainJob',
+                request_serializer=app__pb2.TrainRequest.SerializeToString,
+                response_deserializer=app__pb2.Job.FromString,
+                _registered_method=True)
+        self.SubmitRetrainJob = channel.unary_unary(
+                '/mlservice.MLService/SubmitRetrainJob',
+                request_serializer=app__pb2.RetrainRequest.SerializeToString,
+                response_deserializer=app__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/mlservice.MLService/GetJob',
+                request_serializer=app__pb2.JobId.SerializeToString,
+                response_deserializer=app__pb2.Job.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/mlservice.MLService/CancelJob',
+                request_serializer=app__pb2.JobId.SerializeToString,
+                response_deserializer=app__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class MLServiceServicer:
@@ -183,6 +203,31 @@ class MLServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitTrainJob(self, request, context):
+        """Asynchronous training: answer at once with a job, train in the background.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitRetrainJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +295,26 @@ def add_MLServiceServicer_to_server(servicer, server):
                     servicer.DeleteDataset,
                     request_deserializer=app__pb2.DatasetRef.FromString,
                     response_serializer=app__pb2.DeleteResponse.SerializeToString,
+            ),
+            'SubmitTrainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTrainJob,
+                    request_deserializer=app__pb2.TrainRequest.FromString,
+                    response_serializer=app__pb2.Job.SerializeToString,
+            ),
+            'SubmitRetrainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitRetrainJob,
+                    request_deserializer=app__pb2.RetrainRequest.FromString,
+                    response_serializer=app__pb2.Job.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=app__pb2.JobId.FromString,
+                    response_serializer=app__pb2.Job.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=app__pb2.JobId.FromString,
+                    response_serializer=app__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +668,114 @@ class MLService:
             '/mlservice.MLService/DeleteDataset',
             app__pb2.DatasetRef.SerializeToString,
             app__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitTrainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/SubmitTrainJob',
+            app__pb2.TrainRequest.SerializeToString,
+            app__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitRetrainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/SubmitRetrainJob',
+            app__pb2.RetrainRequest.SerializeToString,
+            app__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/GetJob',
+            app__pb2.JobId.SerializeToString,
+            app__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/CancelJob',
+            app__pb2.JobId.SerializeToString,
+            app__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,6 +32,7 @@ from flask import Flask, g, jsonify, redirect, request, session, url_for
 from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from database import create_engine, create_tables
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,8 @@ class TokenStore:
     """Personal API tokens and one-time hand-off codes, hashed, in SQLAlchemy (SQLite or PostgreSQL)."""
 
     def __init__(self, database_url: str):
-        self.engine = sa.create_engine(database_url, pool_pre_ping=True, future=True)
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError:  # another worker created the tables at the same moment
-            metadata.create_all(self.engine)
+        self.engine = create_engine(database_url)
+        create_tables(self.engine, metadata)
 
     def create(self, owner: str, name: str, expires_days: int | None) -> tuple[dict, str]:
         """A new token for owner; returns (its record, the secret shown once)."""
@@ -334,10 +332,7 @@ def init_auth(app: Flask, api: Api, settings: Settings, store: TokenStore | None
     )
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
-    database_url = settings.database_url or f"sqlite:///{(settings.state_dir / 'mlservice.db').resolve()}"
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = store or TokenStore(database_url)
+    store = store or TokenStore(settings.service_database_url)
     authenticator = Authenticator(settings, store)
     app.extensions["mlservice_auth"] = authenticator
     app.before_request(authenticator.guard)

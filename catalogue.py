@@ -41,6 +41,17 @@ REGRESSION = "regression"
 # Parameters the service manages itself: letting a request set them would let one user take every
 # core of a shared server (n_jobs) or flood its logs (verbose).
 SERVER_MANAGED_PARAMS = frozenset({"n_jobs", "verbose"})
+# scikit-learn accepts any positive int for these, but a shared server must not build a model that
+# exhausts its memory or CPU for hours (n_estimators=10**9): refuse beyond these up front.
+SIZE_LIMITS = {
+    "n_estimators": 5_000,
+    "max_iter": 100_000,
+    "n_neighbors": 10_000,
+    "max_leaf_nodes": 1_000_000,
+    "max_depth": 1_000,
+    "max_bins": 255,
+}
+MAX_PARAMS_PER_REQUEST = 100
 
 # --------------------------------------------------------------------------------------------------
 # The model catalogue and its hyperparameter schemas
@@ -248,6 +259,8 @@ def coerce_params(model_class: ModelClass, params: dict[str, Any] | None) -> dic
     """
     if params is not None and not isinstance(params, dict):
         raise InvalidInput("params must be an object mapping hyperparameter names to values")
+    if params and len(params) > MAX_PARAMS_PER_REQUEST:
+        raise InvalidInput(f"too many hyperparameters ({len(params)}); the limit is {MAX_PARAMS_PER_REQUEST}")
     constraints = model_class.constraints()
     effective = model_class.defaults()
     for name, raw in (params or {}).items():
@@ -269,4 +282,8 @@ def coerce_params(model_class: ModelClass, params: dict[str, Any] | None) -> dic
             break
         else:
             raise InvalidInput(f"Invalid hyperparameter {name}={raw!r}: {first_error}")
+        limit = SIZE_LIMITS.get(name)
+        value = effective[name]
+        if limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            raise InvalidInput(f"Hyperparameter {name}={value} is above this service's limit of {limit}")
     return effective

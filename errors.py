@@ -43,3 +43,7 @@ class PayloadTooLarge(InvalidInput):
 
 class Unavailable(ServiceError):
     """A dependency (MLflow tracking server / registry, artifact store) cannot be reached."""
+
+
+class Cancelled(ServiceError):
+    """A training job was cancelled before it registered anything (never shown as an HTTP error)."""

@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 import app_pb2
 import app_pb2_grpc
 from errors import Conflict, InUse, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
+from jobs import JobRunner, JobStore
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -269,11 +270,33 @@ def _unauthenticated(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 # --- the servicer ----------------------------------------------------------------------------------
 
 
+def job_message(job: dict[str, Any]) -> app_pb2.Job:
+    """A training job as the proto's Job."""
+    result = job.get("result") or {}
+    return app_pb2.Job(
+        id=job["id"],
+        kind=job["kind"],
+        status=job["status"],
+        phase=job["phase"],
+        progress=job["progress"],
+        model_id=job.get("model_id") or "",
+        version=job.get("version") or 0,
+        error=job.get("error") or "",
+        created_at=job.get("created_at") or "",
+        started_at=job.get("started_at") or "",
+        finished_at=job.get("finished_at") or "",
+        metrics=result.get("metrics", {}),
+        timings=result.get("timings", {}),
+        cancel_requested=job["cancel_requested"],
+    )
+
+
 class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     """Implements ``mlservice.MLService`` over the shared core."""
 
-    def __init__(self, service):
+    def __init__(self, service, runner):
         self.service = service
+        self.runner = runner
 
     @translate_errors
     def HealthCheck(self, request, context):
@@ -342,6 +365,23 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
         )
 
     @translate_errors
+    def SubmitTrainJob(self, request, context):
+        body = {"model_type": request.model_type, "model_id": request.model_id or None, **training_options(request)}
+        return job_message(self.runner.submit("train", body))
+
+    @translate_errors
+    def SubmitRetrainJob(self, request, context):
+        return job_message(self.runner.submit("retrain", training_options(request), model_id=request.model_id))
+
+    @translate_errors
+    def GetJob(self, request, context):
+        return job_message(self.runner.get(request.job_id))
+
+    @translate_errors
+    def CancelJob(self, request, context):
+        return job_message(self.runner.cancel(request.job_id))
+
+    @translate_errors
     def UploadDataset(self, request, context):
         return dataset_info(self.service.upload_dataset(request.name, request.content))
 
@@ -367,8 +407,16 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
         return app_pb2.DeleteResponse(success=True)
 
 
-def build_server(settings: Settings, service) -> tuple[grpc.Server, int]:
+def build_server(settings: Settings, service, runner: JobRunner | None = None) -> tuple[grpc.Server, int]:
     """A gRPC server with the MLService, health and reflection services, bound but not started."""
+    if runner is None:
+        runner = JobRunner(
+            service,
+            JobStore(settings.service_database_url),
+            workers=settings.job_workers,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            stale_seconds=settings.job_stale_seconds,
+        ).start()
     interceptors = [BearerTokenInterceptor(settings.grpc_auth_token)] if settings.grpc_auth_token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
@@ -378,7 +426,7 @@ def build_server(settings: Settings, service) -> tuple[grpc.Server, int]:
             ("grpc.max_send_message_length", settings.max_grpc_message_bytes),
         ],
     )
-    app_pb2_grpc.add_MLServiceServicer_to_server(MLServiceServicer(service), server)
+    app_pb2_grpc.add_MLServiceServicer_to_server(MLServiceServicer(service, runner), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

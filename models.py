@@ -21,10 +21,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
@@ -47,6 +45,7 @@ from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coe
 from datasets import DatasetStore, lineage, parse_csv, repo_datasets
 from errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
 from model_cache import LoadedModel, ModelCache
+from registry import json_tag, parse_json, registry_errors, utcnow
 from settings import Settings
 from training import (
     TrainingData,
@@ -63,6 +62,14 @@ from training import (
 
 __all__ = ["MODEL_CLASSES", "ModelService", "as_feature_matrix", "coerce_params"]
 
+ProgressCallback = Callable[[str, float], None]
+
+
+def _report(progress: ProgressCallback | None, phase: str, fraction: float) -> None:
+    if progress is not None:
+        progress(phase, fraction)
+
+
 logger = logging.getLogger(__name__)
 
 CURRENT_ALIAS = "current"  # "latest" is reserved by MLflow
@@ -71,7 +78,6 @@ MANAGED_TAG = TAG_PREFIX + "managed"
 MODEL_ARTIFACT_PATH = "model"
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 STALE_FACTOR = 10  # past TTL x this, a resolution is refreshed on the request path, not in the background
-MAX_TAG_VALUE = 4000  # MLflow's model-version tag limit is 5000 characters
 
 # Types beyond numpy/sklearn basics that skops must be told to trust for the catalogue below. The
 # service loads with this list (not with whatever a stored model claims), so it loads only what it
@@ -90,52 +96,6 @@ SKOPS_TRUSTED_TYPES = sorted(
         if name.endswith("Distance64")
     }
 )
-
-# --------------------------------------------------------------------------------------------------
-# Registry access
-# --------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def registry_errors(action: str) -> Iterator[None]:
-    """Translate MLflow / network failures into the core's exceptions (no hosts in messages)."""
-    try:
-        yield
-    except MlflowException as exc:
-        code = exc.error_code
-        if code == "RESOURCE_DOES_NOT_EXIST":
-            raise ModelNotFound(f"Not found while trying to {action}") from exc
-        if code == "RESOURCE_ALREADY_EXISTS":
-            raise Conflict(f"Already exists: cannot {action}") from exc
-        logger.warning("MLflow failed to %s: %s", action, exc)
-        raise Unavailable(f"The model registry (MLflow) is unavailable; could not {action}. Try again.") from exc
-    except (requests.RequestException, OSError) as exc:
-        logger.warning("MLflow / artifact store unreachable while trying to %s: %s", action, exc)
-        raise Unavailable(f"The model registry (MLflow) is unavailable; could not {action}. Try again.") from exc
-    except Exception as exc:  # botocore and friends raise their own hierarchy
-        if type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
-            logger.warning("Artifact store failed while trying to %s: %s", action, exc)
-            raise Unavailable(f"The artifact store is unavailable; could not {action}. Try again.") from exc
-        raise
-
-
-def _utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _json_tag(value: Any) -> str | None:
-    text = json.dumps(value, default=jsonable)
-    return text if len(text) <= MAX_TAG_VALUE else None
-
-
-def _parse_json(text: str | None, default: Any) -> Any:
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default
-
 
 # --------------------------------------------------------------------------------------------------
 # The service
@@ -221,6 +181,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         params: dict[str, Any] | None = None,
         model_id: str | None = None,
         owner: str | None = None,
+        progress: ProgressCallback | None = None,
         **data_options: Any,
     ) -> dict[str, Any]:
         """Train a new model, log it to MLflow and register it as version 1.
@@ -230,6 +191,8 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 ``dataset="name[@version]"`` and ``target="column"`` (see ``TrainingData``).
             params: hyperparameters (typed or strings). model_id: optional id to give the model.
             owner: who trains it (GitHub login or token name), recorded in MLflow.
+            progress: called with (phase, fraction done) at each phase; may raise ``Cancelled``
+                to stop before anything is registered (asynchronous jobs).
 
         Returns:
             The training result: model id, version, metrics, evaluation kind, timings.
@@ -244,21 +207,26 @@ class ModelService:  # pylint: disable=too-many-public-methods
                 "model_id must be 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit"
             )
         model_id = model_id or f"{model_class.key.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
+        _report(progress, "preparing data", 0.05)
         prepared = self._prepare(model_class, params, TrainingData(X=X, y=y, **data_options))
         prepared["new_model"] = True
+        prepared["progress"] = progress
+        self._refuse_taken_id(model_id)  # before the expensive fit; the registry has the final word
+        return self._fit_and_register(model_id, model_class, prepared, owner)
+
+    def _refuse_taken_id(self, model_id: str) -> None:
+        try:
+            with registry_errors(f"check model id {model_id}"):
+                self.client.get_registered_model(model_id)
+        except ModelNotFound:
+            return
+        raise Conflict(f"Model id '{model_id}' is already taken; choose another or retrain it")
+
+    def _register_new_model(self, model_id: str, model_class: ModelClass, owner: str | None) -> None:
         try:
             self._create_registered_model(model_id, model_class, owner)
         except Conflict:
             raise Conflict(f"Model id '{model_id}' is already taken; choose another or retrain it") from None
-        try:
-            return self._fit_and_register(model_id, model_class, prepared, owner)
-        except BaseException:
-            # Leave no half-made model behind: a registered name with no usable version.
-            try:
-                self.client.delete_registered_model(model_id)
-            except Exception:  # pylint: disable=broad-exception-caught
-                logger.exception("Could not roll back registered model %s", model_id)
-            raise
 
     def _create_registered_model(self, model_id: str, model_class: ModelClass, owner: str | None) -> None:
         with registry_errors("register the model"):
@@ -268,7 +236,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
                     MANAGED_TAG: "true",
                     TAG_PREFIX + "model_type": model_class.key,
                     TAG_PREFIX + "task": model_class.task,
-                    TAG_PREFIX + "created_at": _utcnow(),
+                    TAG_PREFIX + "created_at": utcnow(),
                     TAG_PREFIX + "owner": owner or "",
                 },
                 description=f"{model_class.class_name} trained by mlservice",
@@ -282,6 +250,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         *,
         params: dict[str, Any] | None = None,
         owner: str | None = None,
+        progress: ProgressCallback | None = None,
         **data_options: Any,
     ) -> dict[str, Any]:
         """Train the model's class again on new data: a new registry version becomes ``current``.
@@ -293,14 +262,55 @@ class ModelService:  # pylint: disable=too-many-public-methods
         record = self._registered_model(model_id)
         model_class = self.model_class(record.tags.get(TAG_PREFIX + "model_type"))
         current = self._resolve(model_id, None, fresh=True)
-        merged = _parse_json(current.tags.get(TAG_PREFIX + "params"), {})
+        merged = parse_json(current.tags.get(TAG_PREFIX + "params"), {})
         merged.update(params or {})
         if data_options.get("dataset"):
             data_options.setdefault("target", current.tags.get(TAG_PREFIX + "target"))
             if not data_options.get("features"):
-                data_options["features"] = _parse_json(current.tags.get(TAG_PREFIX + "features"), None)
+                data_options["features"] = parse_json(current.tags.get(TAG_PREFIX + "features"), None)
+        _report(progress, "preparing data", 0.05)
         prepared = self._prepare(model_class, merged, TrainingData(X=X, y=y, **data_options))
+        prepared["progress"] = progress
         return self._fit_and_register(model_id, model_class, prepared, owner)
+
+    def check_training_request(
+        self,
+        model_type: str | None = None,
+        *,
+        retrain_of: str | None = None,
+        model_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        **data_options: Any,
+    ) -> None:
+        """Refuse a (re)training request up front, as far as that is cheap: before queueing a job.
+
+        Checks the class or the model to retrain, the hyperparameters, inline data, and that a named
+        dataset exists (without loading it).
+        """
+        data = TrainingData(**data_options)
+        data.check()
+        if retrain_of is not None:
+            model_class = self.model_class(self._registered_model(retrain_of).tags.get(TAG_PREFIX + "model_type"))
+        else:
+            model_class = self.model_class(model_type)
+            if model_id is not None:
+                if not MODEL_ID_PATTERN.match(str(model_id)):
+                    raise InvalidInput("model_id must be 1-63 characters: letters, digits, '_', '.', '-'")
+                try:
+                    self._registered_model(model_id)
+                except ModelNotFound:
+                    pass
+                else:
+                    raise Conflict(f"Model id '{model_id}' is already taken; choose another or retrain it")
+        coerce_params(model_class, params)
+        if data.dataset is not None:
+            if not isinstance(data.dataset, str) or not data.dataset:
+                raise InvalidInput("dataset must be a dataset name, optionally with @version")
+            if data.dataset not in {d["name"] for d in repo_datasets(self.settings.repo_root)}:
+                self.datasets.resolve(data.dataset)
+        elif data.X is not None or retrain_of is None or data.y is not None:
+            matrix = as_feature_matrix(data.X, self.settings)
+            as_targets(data.y, matrix.shape[0], model_class.task)
 
     def _prepare(self, model_class: ModelClass, params: dict | None, data: TrainingData) -> dict[str, Any]:
         data.check()
@@ -360,6 +370,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         estimator = model_class.estimator(**prepared["params"])
         if prepared["dataset"] is not None:
             estimator = tabular_pipeline(estimator, X, prepared["categorical"], prepared["impute"])
+        _report(prepared.get("progress"), "fitting", 0.1)
         if holdout_possible(y, task, prepared["test_size"]):
             X_train, X_eval, y_train, y_eval = train_test_split(
                 X,
@@ -378,22 +389,35 @@ class ModelService:  # pylint: disable=too-many-public-methods
             raise InvalidInput(f"Training failed: {exc}") from exc
         timings["fit_seconds"] = time.perf_counter() - started
 
+        _report(prepared.get("progress"), "evaluating", 0.6)
         mark = time.perf_counter()
         scores = evaluate(estimator, X_eval, y_eval, task)
         timings["evaluate_seconds"] = time.perf_counter() - mark
 
         classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
-        version, size_bytes = self._log_and_register(
-            model_id,
-            model_class,
-            estimator,
-            prepared,
-            scores=scores,
-            evaluation=evaluation,
-            classes=classes,
-            owner=owner,
-            timings=timings,
-        )
+        _report(prepared.get("progress"), "logging to MLflow", 0.7)  # the last point to cancel
+        if prepared.get("new_model"):
+            # registered only now: a process killed while fitting leaves nothing in the registry
+            self._register_new_model(model_id, model_class, owner)
+        try:
+            version, size_bytes = self._log_and_register(
+                model_id,
+                model_class,
+                estimator,
+                prepared,
+                scores=scores,
+                evaluation=evaluation,
+                classes=classes,
+                owner=owner,
+                timings=timings,
+            )
+        except BaseException:
+            if prepared.get("new_model"):  # no half-made model: a registered name without a version
+                try:
+                    self.client.delete_registered_model(model_id)
+                except Exception:  # pylint: disable=broad-exception-caught
+                    logger.exception("Could not roll back registered model %s", model_id)
+            raise
         loaded = LoadedModel(
             estimator,
             version,
@@ -428,10 +452,10 @@ class ModelService:  # pylint: disable=too-many-public-methods
         Returns:
             (the new version, the saved artifact's size in bytes).
         """
-        trained_at = _utcnow()
+        trained_at = utcnow()
         version_tags = {
             MANAGED_TAG: "true",
-            TAG_PREFIX + "params": _json_tag(prepared["requested_params"]) or "{}",
+            TAG_PREFIX + "params": json_tag(prepared["requested_params"]) or "{}",
             TAG_PREFIX + "metrics": json.dumps(scores),
             TAG_PREFIX + "evaluation": evaluation,
             TAG_PREFIX + "trained_at": trained_at,
@@ -440,7 +464,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             TAG_PREFIX + "n_rows": str(prepared["X"].shape[0]),
         }
         for key, value in (("feature_names", prepared["feature_names"]), ("classes", classes)):
-            encoded = _json_tag(value) if value is not None else None
+            encoded = json_tag(value) if value is not None else None
             if encoded:
                 version_tags[TAG_PREFIX + key] = encoded
         dataset = prepared["dataset"]
@@ -450,7 +474,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
                     TAG_PREFIX + "dataset": dataset["name"],
                     TAG_PREFIX + "dataset_version": dataset["version"],
                     TAG_PREFIX + "target": dataset["target"],
-                    TAG_PREFIX + "features": _json_tag(prepared["feature_names"]) or "null",
+                    TAG_PREFIX + "features": json_tag(prepared["feature_names"]) or "null",
                     TAG_PREFIX + "impute": str(prepared["impute"]).lower(),
                 }
             )
@@ -691,15 +715,15 @@ class ModelService:  # pylint: disable=too-many-public-methods
         tags = model_version.tags
         return {
             "version": int(model_version.version),
-            "params": _parse_json(tags.get(TAG_PREFIX + "params"), {}),
-            "metrics": _parse_json(tags.get(TAG_PREFIX + "metrics"), {}),
+            "params": parse_json(tags.get(TAG_PREFIX + "params"), {}),
+            "metrics": parse_json(tags.get(TAG_PREFIX + "metrics"), {}),
             "evaluation": tags.get(TAG_PREFIX + "evaluation", ""),
             "trained_at": tags.get(TAG_PREFIX + "trained_at", ""),
             "owner": tags.get(TAG_PREFIX + "owner", ""),
             "n_features": int(tags.get(TAG_PREFIX + "n_features", "0") or 0),
             "n_rows": int(tags.get(TAG_PREFIX + "n_rows", "0") or 0),
-            "feature_names": _parse_json(tags.get(TAG_PREFIX + "feature_names"), None),
-            "classes": _parse_json(tags.get(TAG_PREFIX + "classes"), None),
+            "feature_names": parse_json(tags.get(TAG_PREFIX + "feature_names"), None),
+            "classes": parse_json(tags.get(TAG_PREFIX + "classes"), None),
             "run_id": model_version.run_id,
             "dataset": {
                 "name": tags[TAG_PREFIX + "dataset"],

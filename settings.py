@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         description="The project checkout whose data/*.dvc datasets are listed and trainable.",
     )
 
+    # --- asynchronous training jobs ----------------------------------------------------------
+    job_workers: int = Field(default=1, ge=1, description="Training jobs one process runs at the same time.")
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a running job says it lives.")
+    job_stale_seconds: float = Field(
+        default=30.0, gt=0, description="A running job silent this long is marked failed (its process died)."
+    )
+
     # --- embedded default --------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".state"),
@@ -155,6 +162,11 @@ class Settings(BaseSettings):
         options = {"endpoint_url": self.s3_endpoint_url, "key": self.s3_access_key_id,
                    "secret": self.s3_secret_access_key}  # fmt: skip
         return {k: v for k, v in options.items() if v}
+
+    @property
+    def service_database_url(self) -> str:
+        """The service's own database (API tokens, training jobs); SQLite in the state directory by default."""
+        return self.database_url or f"sqlite:///{(self.state_dir / 'mlservice.db').resolve()}"
 
     @property
     def local_token_path(self) -> Path:

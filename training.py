@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -294,3 +294,7 @@ class TrainingData:  # pylint: disable=too-many-instance-attributes
         state = self.random_state
         if state is not None and (isinstance(state, bool) or not isinstance(state, int) or not 0 <= state < 2**32):
             raise InvalidInput("random_state must be an integer from 0 to 2**32-1, or null")
+
+
+# The request fields that describe training data and evaluation (REST bodies, stored job requests).
+TRAINING_FIELDS = tuple(f.name for f in fields(TrainingData))

@@ -186,6 +186,15 @@ def test_malformed_json_and_oversized_bodies(settings, service):
     assert huge.status_code == 413 and "message" in huge.json
 
 
+def test_security_headers_and_no_cors(client):
+    for response in (client.get("/health"), client.get("/models/nope"), client.get("/")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    cross_origin = client.get("/models", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in cross_origin.headers
+
+
 def test_swagger_documents_every_endpoint(client):
     spec = client.get("/swagger.json").json
     assert {

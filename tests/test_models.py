@@ -112,6 +112,20 @@ def test_bad_hyperparameters_name_the_parameter(model_type, params, fragment):
         coerce_params(MODEL_CLASSES[model_type], params)
 
 
+@pytest.mark.parametrize(
+    ("model_type", "params", "fragment"),
+    [
+        ("random_forest", {"n_estimators": 10**9}, "n_estimators=1000000000 is above this service's limit of 5000"),
+        ("gradient_boosting", {"max_iter": "1000000"}, "max_iter=1000000 is above"),
+        ("knn", {"n_neighbors": 10**6}, "n_neighbors"),
+        ("ridge", {f"p{i}": 1 for i in range(101)}, "too many hyperparameters"),
+    ],
+)
+def test_hyperparameters_that_would_exhaust_the_server_are_refused(model_type, params, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        coerce_params(MODEL_CLASSES[model_type], params)
+
+
 def test_params_must_be_a_mapping():
     with pytest.raises(InvalidInput, match="params must be an object"):
         coerce_params(MODEL_CLASSES["ridge"], ["alpha", 1])
@@ -179,6 +193,9 @@ def test_holdout_only_when_the_data_allows(y, test_size, expected):
 def test_training_logs_params_metrics_and_model_to_mlflow(iris):
     X, y = iris
     client = mock.MagicMock()
+    client.get_registered_model.side_effect = models.MlflowException(
+        "no such model", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
+    )
     client.create_run.return_value.info.run_id = "run-1"
     client.create_run.return_value.info.artifact_uri = "mlflow-artifacts:/1/run-1/artifacts"
     client.create_model_version.return_value.version = "1"
@@ -207,6 +224,9 @@ def test_training_logs_params_metrics_and_model_to_mlflow(iris):
 def test_a_failed_upload_rolls_back_the_registered_model(iris):
     X, _ = iris
     client = mock.MagicMock()
+    client.get_registered_model.side_effect = models.MlflowException(
+        "no such model", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
+    )
     client.create_run.return_value.info.run_id = "run-2"
     repository = mock.MagicMock()
     repository.log_artifact.side_effect = OSError("S3 down")

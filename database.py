@@ -1,0 +1,25 @@
+"""The service's own database (API tokens, training jobs): one way to build its SQLAlchemy engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine that survives database restarts (pre-ping); an in-memory SQLite one shared by threads."""
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        return sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if url.startswith("sqlite:///"):  # the embedded default: the state folder may not exist yet
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Create the tables that are missing (several workers may race to do it at start-up)."""
+    try:
+        metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError:
+        metadata.create_all(engine)

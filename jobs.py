@@ -1,0 +1,348 @@
+"""Asynchronous training jobs: queued in the service's database, run off the request path.
+
+A job's state lives in the database (SQLAlchemy: PostgreSQL in deployment, SQLite in the embedded
+default), so every REST and gRPC process sees every job and jobs outlive the process that accepted
+them. Execution uses the standard library's ``concurrent.futures.ThreadPoolExecutor`` in each front
+end process: training releases the GIL in scikit-learn's native code, the core is thread-safe, and no
+broker (Redis, RabbitMQ) is needed in the embedded default.
+
+- A process claims a job with a conditional UPDATE (queued -> running), so exactly one runs it.
+- While running, the process's heartbeat thread refreshes ``heartbeat_at``; a running job whose
+  heartbeat is older than ``stale_seconds`` belonged to a process that died: it is marked failed with
+  that reason (on every read and at start-up), never left "running" forever.
+- A queued job whose process died before starting it is claimed by the next process that starts.
+- Cancelling a queued job cancels it at once; a running job stops at the core's next checkpoint
+  (before anything is registered in MLflow); after that point it finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from database import create_engine, create_tables
+from errors import Cancelled, InvalidInput, NotFound, ServiceError
+from training import TRAINING_FIELDS
+
+logger = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+KINDS = ("train", "retrain")
+
+metadata = sa.MetaData()
+jobs = sa.Table(
+    "training_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model_id", sa.String(100), nullable=True),
+    sa.Column("owner", sa.String(100), nullable=True, index=True),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("phase", sa.String(40), nullable=False, default="queued"),
+    sa.Column("progress", sa.Float, nullable=False, default=0.0),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("worker", sa.String(120), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _iso(moment: datetime | None) -> str | None:
+    moment = _aware(moment)
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+class JobNotFound(NotFound):
+    """No job with that id."""
+
+
+class JobStore:
+    """The jobs table."""
+
+    def __init__(self, database_url: str):
+        self.engine = create_engine(database_url)
+        create_tables(self.engine, metadata)
+
+    def create(self, kind: str, model_id: str | None, owner: str | None, request: dict[str, Any]) -> dict:
+        """A new queued job."""
+        row = {
+            "id": uuid.uuid4().hex,
+            "kind": kind,
+            "model_id": model_id,
+            "owner": owner,
+            "request": json.dumps(request),
+            "status": QUEUED,
+            "phase": "queued",
+            "progress": 0.0,
+            "cancel_requested": False,
+            "created_at": _now(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert().values(**row))
+        return self.get(row["id"])
+
+    def _row(self, job_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def get(self, job_id: str) -> dict:
+        """The job as the API shows it."""
+        row = self._row(job_id) if isinstance(job_id, str) else None
+        if row is None:
+            raise JobNotFound(f"Job '{job_id}' not found")
+        return self.public(row)
+
+    @staticmethod
+    def public(row: dict) -> dict:
+        """What a client sees of a job (not its request body)."""
+        started, finished = _aware(row["started_at"]), _aware(row["finished_at"])
+        result = json.loads(row["result"]) if row["result"] else None
+        return {
+            "id": row["id"],
+            "kind": row["kind"],
+            "status": row["status"],
+            "phase": row["phase"],
+            "progress": round(row["progress"], 3),
+            "cancel_requested": bool(row["cancel_requested"]),
+            "owner": row["owner"],
+            "model_id": (result or {}).get("model_id") or row["model_id"],
+            "version": (result or {}).get("version"),
+            "result": result,
+            "error": row["error"],
+            "created_at": _iso(row["created_at"]),
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "run_seconds": round((finished - started).total_seconds(), 3) if started and finished else None,
+        }
+
+    def list(self, owner: str | None = None, limit: int = 50) -> list[dict]:
+        """Newest jobs first (of one owner, when given)."""
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [self.public(dict(row)) for row in conn.execute(query).mappings()]
+
+    def request_body(self, job_id: str) -> dict:
+        """The stored (re)training request."""
+        return json.loads(self._row(job_id)["request"])
+
+    def claim(self, job_id: str, worker: str) -> bool:
+        """Move a queued job to running for this worker; False when someone else has it."""
+        now = _now()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == QUEUED)
+                .values(status=RUNNING, worker=worker, started_at=now, heartbeat_at=now, phase="starting")
+            )
+            return claimed.rowcount == 1
+
+    def update(self, job_id: str, **values: Any) -> None:
+        """Set columns of one job."""
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+    def progress(self, job_id: str, phase: str, fraction: float) -> bool:
+        """Record progress and say whether cancellation was asked for."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == RUNNING)
+                .values(phase=phase, progress=fraction, heartbeat_at=_now())
+            )
+            flag = conn.execute(sa.select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
+        return bool(flag)
+
+    def finish(self, job_id: str, status: str, *, result: dict | None = None, error: str | None = None) -> None:
+        """Record the end of a job."""
+        values = {"status": status, "finished_at": _now(), "error": error, "phase": status}
+        if result is not None:
+            values.update(result=json.dumps(result), progress=1.0)
+        self.update(job_id, **values)
+
+    def request_cancel(self, job_id: str) -> dict:
+        """Cancel a queued job now; ask a running one to stop at its next checkpoint."""
+        self.get(job_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == QUEUED)
+                .values(
+                    status=CANCELLED,
+                    cancel_requested=True,
+                    finished_at=_now(),
+                    phase=CANCELLED,
+                    error="cancelled before it started",
+                )
+            )
+            conn.execute(
+                jobs.update().where(jobs.c.id == job_id, jobs.c.status == RUNNING).values(cancel_requested=True)
+            )
+        return self.get(job_id)
+
+    def heartbeat(self, worker: str) -> None:
+        """Refresh the heartbeat of every job this worker runs."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update().where(jobs.c.worker == worker, jobs.c.status == RUNNING).values(heartbeat_at=_now())
+            )
+
+    def fail_stale(self, stale_seconds: float) -> int:
+        """Mark running jobs whose worker stopped beating as failed; returns how many."""
+        cutoff = _now() - timedelta(seconds=stale_seconds)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(jobs.c.status == RUNNING, jobs.c.heartbeat_at < cutoff)
+                .values(
+                    status=FAILED,
+                    phase=FAILED,
+                    finished_at=_now(),
+                    error="the process running this job stopped (restart or crash) before it finished; "
+                    "nothing was registered after the last completed step - submit it again",
+                )
+            )
+            return result.rowcount
+
+    def orphaned_queued(self, older_than_seconds: float) -> list[str]:
+        """Queued jobs nobody started for a while (their process died before starting them)."""
+        cutoff = _now() - timedelta(seconds=older_than_seconds)
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(jobs.c.id).where(jobs.c.status == QUEUED, jobs.c.created_at < cutoff)).scalars()
+            )
+
+
+class JobRunner:  # pylint: disable=too-many-instance-attributes
+    """Runs (re)training jobs of one process in a thread pool, with a heartbeat."""
+
+    def __init__(
+        self, service, store: JobStore, *, workers: int = 1, heartbeat_seconds: float = 5.0, stale_seconds: float = 30.0
+    ):
+        self.service = service
+        self.store = store
+        self.stale_seconds = stale_seconds
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training-job")
+        self._stop = threading.Event()
+        self._heartbeat_seconds = heartbeat_seconds
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> JobRunner:
+        """Fail jobs of dead processes, adopt their unstarted ones, and start the heartbeat."""
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
+        failed = self.store.fail_stale(self.stale_seconds)
+        if failed:
+            logger.warning("Marked %d training job(s) of stopped processes as failed", failed)
+        for job_id in self.store.orphaned_queued(self.stale_seconds):
+            self._executor.submit(self._run, job_id)
+        threading.Thread(target=self._beat, name="training-job-heartbeat", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the heartbeat (running jobs are not waited for)."""
+        self._stop.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._heartbeat_seconds):
+            try:
+                self.store.heartbeat(self.worker)
+                self.store.fail_stale(self.stale_seconds)
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # the database may be restarting
+                logger.warning("Job heartbeat failed (will retry): %s", type(exc).__name__)
+
+    def submit(self, kind: str, request: dict[str, Any], owner: str | None = None, model_id: str | None = None) -> dict:
+        """Check a (re)training request, queue it, and return the job (status ``queued``)."""
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown job kind '{kind}'")
+        body = dict(request)
+        if kind == "retrain":
+            self.service.check_training_request(retrain_of=model_id, **_data_options(body))
+        else:
+            self.service.check_training_request(
+                body.get("model_type"), model_id=body.get("model_id"), **_data_options(body)
+            )
+        job = self.store.create(kind, model_id or body.get("model_id"), owner, body)
+        self.start()
+        self._executor.submit(self._run, job["id"])
+        return job
+
+    def get(self, job_id: str) -> dict:
+        """A job, after failing it if its process has stopped beating."""
+        job = self.store.get(job_id)
+        if job["status"] == RUNNING:
+            self.store.fail_stale(self.stale_seconds)
+            job = self.store.get(job_id)
+        return job
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancel a queued job, or ask a running one to stop before it registers anything."""
+        return self.store.request_cancel(job_id)
+
+    def _run(self, job_id: str) -> None:
+        if not self.store.claim(job_id, self.worker):
+            return
+        job = self.store.get(job_id)
+        body = self.store.request_body(job_id)
+
+        def progress(phase: str, fraction: float) -> None:
+            if self.store.progress(job_id, phase, fraction):
+                raise Cancelled("cancelled on request")
+
+        try:
+            if job["kind"] == "retrain":
+                result = self.service.retrain_model(
+                    job["model_id"], owner=job["owner"], progress=progress, **_data_options(body)
+                )
+            else:
+                result = self.service.train_model(
+                    body.get("model_type"),
+                    model_id=body.get("model_id"),
+                    owner=job["owner"],
+                    progress=progress,
+                    **_data_options(body),
+                )
+        except Cancelled as exc:
+            self.store.finish(job_id, CANCELLED, error=exc.message)
+        except ServiceError as exc:
+            self.store.finish(job_id, FAILED, error=exc.message)
+        except Exception:  # pylint: disable=broad-exception-caught
+            logger.exception("Training job %s failed unexpectedly", job_id)
+            self.store.finish(job_id, FAILED, error="internal error; the details are in the server log")
+        else:
+            self.store.finish(job_id, SUCCEEDED, result=result)
+
+
+def _data_options(body: dict[str, Any]) -> dict[str, Any]:
+    options = {key: body[key] for key in TRAINING_FIELDS if key in body}
+    return {"params": body.get("params"), **options}

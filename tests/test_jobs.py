@@ -1,0 +1,215 @@
+"""Asynchronous training jobs: the store and runner as units (a stub core), then end to end over REST
+and gRPC on the real stack, and a front end killed with SIGKILL in the middle of a training."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import numpy as np
+import pytest
+import requests
+
+import app_pb2
+import app_pb2_grpc
+from errors import InvalidInput, ModelNotFound
+from grpc_server import build_server
+from jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobRunner, JobStore, jobs
+from tests.conftest import AUTH_HEADERS, FrontEnd, free_port, service_env
+
+
+def wait_for(check, timeout: float = 120, every: float = 0.2):
+    """Poll until check() returns something truthy (bounded; not a speed assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError("condition not reached")
+
+
+class StubCore:
+    """Stands in for ModelService in the runner's unit tests: reports progress, honours cancellation."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def check_training_request(self, model_type=None, **_options):
+        if model_type == "bad":
+            raise InvalidInput("Unknown model_type 'bad'")
+
+    def train_model(self, model_type, *, progress, model_id=None, **_options):
+        progress("fitting", 0.1)
+        self.started.set()
+        while not self.release.wait(0.05):
+            progress("fitting", 0.2)  # raises Cancelled once cancellation was asked for
+        progress("logging to MLflow", 0.7)
+        return {"model_id": model_id or f"{model_type}-1", "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+
+
+def test_a_job_runs_to_success_and_reports_progress(store):
+    core = StubCore()
+    runner = JobRunner(core, store, heartbeat_seconds=0.1).start()
+    job = runner.submit("train", {"model_type": "knn"}, owner="ann")
+    assert job["status"] in (QUEUED, RUNNING) and job["owner"] == "ann"
+    core.started.wait(10)
+    running = runner.get(job["id"])
+    assert running["status"] == RUNNING and running["phase"] == "fitting" and 0 < running["progress"] < 1
+    core.release.set()
+    done = wait_for(lambda: (j := runner.get(job["id"]))["status"] == SUCCEEDED and j)
+    assert done["model_id"] == "knn-1" and done["version"] == 1 and done["progress"] == 1.0
+    assert done["run_seconds"] is not None and [j["id"] for j in store.list(owner="ann")] == [job["id"]]
+    runner.stop()
+
+
+def test_bad_requests_are_refused_before_a_job_exists(store):
+    runner = JobRunner(StubCore(), store)
+    with pytest.raises(InvalidInput):
+        runner.submit("train", {"model_type": "bad"})
+    assert store.list() == []
+    with pytest.raises(JobNotFound):
+        runner.get("no-such-job")
+
+
+def test_cancelling_a_running_job_stops_it_at_the_next_checkpoint(store):
+    core = StubCore()
+    runner = JobRunner(core, store).start()
+    job = runner.submit("train", {"model_type": "knn"})
+    core.started.wait(10)
+    assert runner.cancel(job["id"])["cancel_requested"] is True
+    cancelled = wait_for(lambda: (j := runner.get(job["id"]))["status"] == CANCELLED and j)
+    assert "cancelled" in cancelled["error"] and cancelled["version"] is None
+    runner.stop()
+
+
+def test_cancelling_a_queued_job_cancels_it_at_once(store):
+    job = store.create("train", None, "ann", {"model_type": "knn"})  # nobody runs it
+    assert store.request_cancel(job["id"])["status"] == CANCELLED
+    with store.engine.begin() as conn:  # even once it would count as orphaned, nobody adopts it
+        conn.execute(
+            jobs.update().where(jobs.c.id == job["id"]).values(created_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    core = StubCore()
+    JobRunner(core, store, stale_seconds=30).start().stop()
+    assert store.get(job["id"])["status"] == CANCELLED and not core.started.is_set()
+
+
+def test_a_running_job_of_a_dead_process_is_marked_failed(store):
+    job = store.create("train", None, None, {"model_type": "knn"})
+    assert store.claim(job["id"], "host:12345:dead")
+    with store.engine.begin() as conn:
+        old = datetime.now(UTC) - timedelta(minutes=5)
+        conn.execute(jobs.update().where(jobs.c.id == job["id"]).values(heartbeat_at=old))
+    failed = JobRunner(StubCore(), store, stale_seconds=30).get(job["id"])
+    assert failed["status"] == FAILED and "stopped (restart or crash)" in failed["error"]
+
+
+def test_queued_jobs_of_a_dead_process_are_adopted_by_the_next_one(store):
+    job = store.create("train", None, None, {"model_type": "knn"})
+    with store.engine.begin() as conn:
+        conn.execute(
+            jobs.update().where(jobs.c.id == job["id"]).values(created_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    core = StubCore()
+    core.release.set()
+    runner = JobRunner(core, store, stale_seconds=30).start()
+    assert wait_for(lambda: runner.get(job["id"])["status"] == SUCCEEDED)
+    runner.stop()
+
+
+# --- end to end --------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_async_training_over_rest(rest_server, iris):
+    X, y = iris
+    http = requests.Session()
+    http.headers.update(AUTH_HEADERS)
+    api = rest_server.url
+    submitted = http.post(f"{api}/models/train", json={"model_type": "svc", "X": X, "y": y, "async": True}, timeout=30)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+    done = wait_for(lambda: (j := http.get(f"{api}/jobs/{job_id}", timeout=10).json())["status"] in
+                    (SUCCEEDED, FAILED) and j)  # fmt: skip
+    assert done["status"] == SUCCEEDED, done
+    try:
+        assert done["version"] == 1 and done["result"]["metrics"]["accuracy"] > 0.8
+        assert done["model_id"] in {m["id"] for m in http.get(f"{api}/models", timeout=30).json()}
+        retrain = http.post(
+            f"{api}/models/{done['model_id']}/retrain", json={"X": X, "y": y, "async": True}, timeout=30
+        )
+        assert retrain.status_code == 202
+        again = wait_for(lambda: (j := http.get(f"{api}/jobs/{retrain.json()['id']}", timeout=10).json())["status"]
+                         in (SUCCEEDED, FAILED) and j)  # fmt: skip
+        assert again["status"] == SUCCEEDED and again["version"] == 2
+        assert job_id in [j["id"] for j in http.get(f"{api}/jobs", timeout=10).json()]
+    finally:
+        http.delete(f"{api}/models/{done['model_id']}", timeout=30)
+    bad = http.post(f"{api}/models/train", json={"model_type": "nope", "X": X, "y": y, "async": True}, timeout=30)
+    assert bad.status_code == 400 and "nope" in bad.json()["message"]
+    assert http.get(f"{api}/jobs/no-such-job", timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_async_training_over_grpc(settings, service, iris):
+    X, y = iris
+    server, port = build_server(settings.model_copy(update={"grpc_port": free_port()}), service)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = app_pb2_grpc.MLServiceStub(channel)
+            rows = [app_pb2.FeatureArray(features=row) for row in X]
+            job = stub.SubmitTrainJob(app_pb2.TrainRequest(model_type="knn", X=rows, y=y))
+            assert job.status in (QUEUED, RUNNING)
+            done = wait_for(
+                lambda: (j := stub.GetJob(app_pb2.JobId(job_id=job.id))).status in (SUCCEEDED, FAILED) and j
+            )
+            assert done.status == SUCCEEDED and done.version == 1 and done.metrics["accuracy"] > 0.8
+            stub.DeleteModel(app_pb2.ModelId(model_id=done.model_id))
+            with pytest.raises(grpc.RpcError) as unknown:
+                stub.GetJob(app_pb2.JobId(job_id="nope"))
+            assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.RpcError) as bad:
+                stub.SubmitTrainJob(app_pb2.TrainRequest(model_type="nope", X=rows, y=y))
+            assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        server.stop(grace=None)
+
+
+@pytest.mark.integration
+def test_front_end_killed_during_training_leaves_a_failed_job_and_no_model(settings, service, log_dir):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 20)).round(3).tolist()
+    y = rng.integers(0, 2, size=4000).tolist()
+    env = service_env(settings, MLSERVICE_JOB_STALE_SECONDS="3", MLSERVICE_JOB_HEARTBEAT_SECONDS="0.5")
+    port = free_port()
+    front = FrontEnd("rest", port, {**env, "MLSERVICE_REST_PORT": str(port)}, log_dir).start_and_wait()
+    http = requests.Session()
+    http.headers.update(AUTH_HEADERS)
+    model_id = f"killed-{port}"
+    try:
+        body = {"model_type": "random_forest", "params": {"n_estimators": 2000}, "X": X, "y": y, "async": True,
+                "model_id": model_id}  # fmt: skip
+        job_id = http.post(f"{front.url}/models/train", json=body, timeout=60).json()["id"]
+        wait_for(lambda: http.get(f"{front.url}/jobs/{job_id}", timeout=10).json()["phase"] == "fitting")
+        front.stop(sig=signal.SIGKILL)
+        front.start_and_wait()
+        failed = wait_for(lambda: (j := http.get(f"{front.url}/jobs/{job_id}", timeout=10).json())["status"]
+                          != RUNNING and j, timeout=60)  # fmt: skip
+        assert failed["status"] == FAILED and "stopped (restart or crash)" in failed["error"]
+        assert model_id not in {m["id"] for m in http.get(f"{front.url}/models", timeout=30).json()}
+    finally:
+        front.stop()
+        with contextlib.suppress(ModelNotFound):  # only if it had been registered
+            service.delete_model(model_id)
