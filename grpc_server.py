@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -227,6 +228,45 @@ def predict_response(result: dict[str, Any], packed: bool = False) -> app_pb2.Pr
     return response
 
 
+# --- malformed requests ----------------------------------------------------------------------------
+
+
+class _Malformed:
+    """Stands in for a request whose bytes are not a valid message (e.g. non-UTF-8 in a string)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class MalformedRequestInterceptor(grpc.ServerInterceptor):
+    """Answers INVALID_ARGUMENT for undecodable request bytes, where grpcio would answer INTERNAL."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        deserialize, behaviour = handler.request_deserializer, handler.unary_unary or handler.unary_stream
+
+        def tolerant(data: bytes):
+            try:
+                return deserialize(data)
+            except DecodeError as exc:
+                return _Malformed(exc)
+
+        def guarded(request, context):
+            if isinstance(request, _Malformed):
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "The request is not a valid message (string fields must be UTF-8; types must match app.proto)",
+                )
+            return behaviour(request, context)
+
+        make = (
+            grpc.unary_stream_rpc_method_handler if handler.response_streaming else grpc.unary_unary_rpc_method_handler
+        )
+        return make(guarded, request_deserializer=tolerant, response_serializer=handler.response_serializer)
+
+
 # --- authentication --------------------------------------------------------------------------------
 
 
@@ -417,7 +457,9 @@ def build_server(settings: Settings, service, runner: JobRunner | None = None) -
             heartbeat_seconds=settings.job_heartbeat_seconds,
             stale_seconds=settings.job_stale_seconds,
         ).start()
-    interceptors = [BearerTokenInterceptor(settings.grpc_auth_token)] if settings.grpc_auth_token else []
+    interceptors: list[grpc.ServerInterceptor] = [MalformedRequestInterceptor()]
+    if settings.grpc_auth_token:
+        interceptors.insert(0, BearerTokenInterceptor(settings.grpc_auth_token))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         interceptors=interceptors,

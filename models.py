@@ -112,6 +112,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(math.ceil(settings.mlflow_timeout_seconds)))
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(settings.mlflow_max_retries)
         os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+        os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", "32")  # request threads + the upload pool
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.client = client or MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
@@ -558,6 +559,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
             signature=signature,
+            input_example=sample.head(2),
             pip_requirements=[
                 f"mlflow=={mlflow.__version__}",
                 f"scikit-learn=={sklearn.__version__}",
@@ -585,18 +587,26 @@ class ModelService:  # pylint: disable=too-many-public-methods
             upload.result()
 
     def _move_current_alias(self, model_id: str, version: str, new_model: bool = False) -> None:
-        """Point ``current`` at version unless a concurrent retrain already moved it further."""
+        """Point ``current`` at the model's newest version, also when other processes retrain at once.
+
+        A version exists only once its artifacts are uploaded, so the newest one is always servable.
+        Each retrain sets the alias and reads again until no newer version has appeared: the last
+        writer always re-checks after writing, so ``current`` never ends on an older version.
+        """
         if new_model:  # version 1 of a model created by this call: nothing to compare with
             self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, version)
             return
-        try:
-            current = self.client.get_model_version_by_alias(model_id, CURRENT_ALIAS)
-            if int(current.version) > int(version):
+        target = max(int(version), self._newest_version(model_id))
+        for _ in range(10):
+            self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, str(target))
+            newest = self._newest_version(model_id)
+            if newest <= target:
                 return
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise
-        self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, version)
+            target = newest
+
+    def _newest_version(self, model_id: str) -> int:
+        versions = self._search_all(self.client.search_model_versions, filter_string=f"name = '{model_id}'")
+        return max((int(mv.version) for mv in versions), default=0)
 
     def _discard_run(self, run_id: str) -> None:
         try:

@@ -285,6 +285,14 @@ def test_github_mode_refuses_to_start_without_secret_key(tmp_path, github):
     assert not (tmp_path / "local_api_token").exists()  # no local token once GitHub sign-in is on
 
 
+def test_session_cookie_is_secure_behind_https(tmp_path):
+    settings = Settings(state_dir=tmp_path, secret_key="k", database_url="sqlite://", preferred_url_scheme="https")
+    application = create_app(settings, service=mock.Mock())
+    assert application.config["SESSION_COOKIE_SECURE"] is True
+    assert application.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert application.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
 def test_static_tokens_are_named_owners():
     settings = Settings(api_tokens="dashboard=abc,plain", github_client_id="x", github_client_secret="y")
     assert auth.static_tokens(settings) == [("dashboard", "abc", "service"), ("service", "plain", "service")]

@@ -313,3 +313,21 @@ def test_packed_batches_match_row_by_row_predictions(stub, iris):
             assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         stub.DeleteModel(app_pb2.ModelId(model_id=model_id))
+
+
+@pytest.mark.parametrize(
+    ("method", "payload"),
+    [
+        ("/mlservice.MLService/TrainModel", b"\x0a\x02\xff\xfe"),  # model_type = two non-UTF-8 bytes
+        ("/mlservice.MLService/GetModel", b"\x0a\x03\xc3\x28\x41"),  # model_id with an invalid sequence
+        ("/mlservice.MLService/Predict", b"\x12\x05\x0d\x00\x00"),  # a truncated FeatureArray
+        ("/mlservice.MLService/ListModels", b"\xff\xff\xff"),  # not a message at all
+    ],
+)
+def test_undecodable_bytes_are_invalid_argument_and_the_server_keeps_serving(grpc_target, stub, method, payload):
+    with grpc.insecure_channel(grpc_target) as channel:
+        raw = channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as failure:
+            raw(payload, timeout=30)
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"

@@ -381,7 +381,9 @@ def test_runs_carry_params_metrics_and_the_model_artifact(service, iris):
         assert run.data.params["max_iter"] == "20"
         assert math.isclose(run.data.metrics["accuracy"], result["metrics"]["accuracy"])
         artifacts = {a.path for a in service.client.list_artifacts(run.info.run_id, "model")}
-        assert {"model/MLmodel", "model/model.skops"} <= artifacts
+        assert {"model/MLmodel", "model/model.skops", "model/input_example.json"} <= artifacts
+        model_info = service.client.get_model_version(result["model_id"], "1")
+        assert model_info.source.endswith("/model")
     finally:
         service.delete_model(result["model_id"])
 
@@ -445,3 +447,20 @@ def test_registry_view_is_served_stale_while_refreshing_in_the_background():
             threading.Event().wait(0.01)
         assert client.get_model_version_by_alias.call_count == 2
         assert service._resolve("m", None).version == "2"  # pylint: disable=protected-access
+
+
+@pytest.mark.integration
+def test_concurrent_retrains_from_two_processes_lose_no_version(service, settings, iris):
+    X, y = iris
+    other_process = ModelService(settings)  # a second front end: its own client, cache and pools
+    model_id = service.train_model("decision_tree", X, y)["model_id"]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            runs = [pool.submit(s.retrain_model, model_id, X, y) for s in (service, other_process) * 2]
+            versions = sorted(run.result()["version"] for run in runs)
+        assert versions == [2, 3, 4, 5]
+        record = service.get_model(model_id)
+        assert [v["version"] for v in record["versions"]] == [5, 4, 3, 2, 1]
+        assert record["version"] == 5  # "current" ends on the newest, whichever finished last
+    finally:
+        service.delete_model(model_id)
