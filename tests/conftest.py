@@ -280,6 +280,9 @@ def settings(mlflow_server, service_database_url, state_dir, s3_endpoint):  # py
         mlflow_max_retries=0,
         api_tokens=f"tests={API_TOKEN}",
         secret_key=TEST_SECRET_KEY,
+        # job runners created inside this test process must not beat (and log) after the session's
+        # PostgreSQL is gone; the job tests set their own heartbeat
+        job_heartbeat_seconds=3600,
         dataset_store_url=f"s3://{DATASET_BUCKET}",
         s3_endpoint_url=s3_endpoint,
         s3_access_key_id=S3_KEY,

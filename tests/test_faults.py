@@ -81,12 +81,7 @@ def test_mlflow_down_gives_clear_errors_cached_models_keep_serving_and_all_recov
         assert time.monotonic() - started < 60  # bounded by the configured timeout, no hang
         assert rest.get("/models").status_code == 503
         assert rest.get("/health").json["status"] == "degraded"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = app_pb2_grpc.MLServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as failure:
-                stub.ListModels(app_pb2.Empty(), timeout=60)
-            assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert stub.HealthCheck(app_pb2.HealthRequest()).status == "degraded"
+        assert_grpc_unavailable(f"127.0.0.1:{port}")
 
         start()  # the server comes back on the same port: no restart of the front ends needed
         assert rest.get("/health").json["status"] == "ok"
@@ -99,6 +94,15 @@ def test_mlflow_down_gives_clear_errors_cached_models_keep_serving_and_all_recov
         if server.process.poll() is not None:
             start()
         service.delete_model(model_id)
+
+
+def assert_grpc_unavailable(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        stub = app_pb2_grpc.MLServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as failure:
+            stub.ListModels(app_pb2.Empty(), timeout=60)
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert stub.HealthCheck(app_pb2.HealthRequest()).status == "degraded"
 
 
 def test_a_model_never_loaded_cannot_be_served_while_mlflow_is_down(settings):
