@@ -11,7 +11,7 @@ GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) tests tools
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
 
-.PHONY: help install system-deps run test test-fast lint proto proto-check lock bench bench-quick \
+.PHONY: help install system-deps run test test-fast lint proto proto-check lock bench bench-quick load \
         build-push docker-up docker-down k8s-up k8s-down clean
 
 help: ## this list
@@ -57,6 +57,9 @@ bench: install ## full benchmark suite (bench/RESULTS.md)
 
 bench-quick: install ## quick benchmarks, well under 2 minutes
 	$(BIN)/python -m bench --quick
+
+load: install system-deps ## bounded load test on the real stack (LOAD_SECONDS, LOAD_CLIENTS)
+	$(BIN)/python -m bench.loadtest --duration $(or $(LOAD_SECONDS),60) --clients $(or $(LOAD_CLIENTS),8)
 
 build-push: ## build and push $(IMAGE):<git sha> and :latest
 	docker build -t $(IMAGE):$(GIT_SHA) -t $(IMAGE):latest .

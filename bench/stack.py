@@ -98,6 +98,7 @@ class Stack:
     log_dir: Path
     exit_stack: contextlib.ExitStack
     mlflow_url: str = ""
+    s3_endpoint: str = ""
     rest: ManagedProcess | None = None
     rest_url: str = ""
     grpc: ManagedProcess | None = None
@@ -215,6 +216,7 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
         stack.startup_seconds["postgres"] = time.perf_counter() - began
         wait_ready(moto, http_ok(s3_endpoint + "/moto-api/"), "moto S3 server", 30)
         _create_bucket(s3_endpoint)
+        stack.s3_endpoint = s3_endpoint
         stack.startup_seconds["s3"] = time.perf_counter() - began
 
         began = time.perf_counter()

@@ -1,0 +1,21 @@
+"""A short run of the load test (make load runs a longer one): concurrent clients over REST and gRPC,
+then every expectation checked against both protocols and the artifact bucket."""
+
+import pytest
+
+from bench.loadtest import Target, cleanup, run_load, verify
+from tests.conftest import ARTIFACT_BUCKET, AUTH_HEADERS
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_mixed_load_loses_nothing(rest_server, grpc_server_process, s3_client):
+    target = Target(rest_server.url, grpc_server_process.url, AUTH_HEADERS)
+    ledger = run_load(target, duration=12, clients=4, seed=7)
+    try:
+        assert not ledger.errors, ledger.errors[:5]
+        assert sum(ledger.counts.values()) >= 20, ledger.counts  # the mix really ran (both protocols)
+        assert {key.split("/")[1] for key in ledger.counts} == {"rest", "grpc"}
+        assert verify(ledger, target, s3_client, ARTIFACT_BUCKET) == []
+    finally:
+        cleanup(ledger, target)
