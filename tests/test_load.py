@@ -16,6 +16,7 @@ def test_short_mixed_load_loses_nothing(rest_server, grpc_server_process, s3_cli
         assert not ledger.errors, ledger.errors[:5]
         assert sum(ledger.counts.values()) >= 20, ledger.counts  # the mix really ran (both protocols)
         assert {key.split("/")[1] for key in ledger.counts} == {"rest", "grpc"}
-        assert verify(ledger, target, s3_client, ARTIFACT_BUCKET) == []
+        problems = verify(ledger, target, s3_client, ARTIFACT_BUCKET)
+        assert not problems, problems
     finally:
         cleanup(ledger, target)
