@@ -16,7 +16,8 @@ from flask import Flask, Response, g, request
 from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.datastructures import FileStorage
 
-from auth import init_auth
+from api_fields import AnyValue, NullableList, NullableString
+from auth import PUBLIC_PATHS, init_auth
 from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from jobs import JobRunner, JobStore
 from settings import Settings
@@ -42,10 +43,33 @@ def http_status_for(error: ServiceError) -> int:
     return int(HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
-class AnyValue(fields.Raw):
-    """A JSON value of any type (a label may be an int or a string); no type in the schema."""
+# Responses any operation can give, documented once for the whole spec (see ServiceApi).
+COMMON_RESPONSES = {
+    "400": "Invalid input: the message names the problem",
+    "401": "Authentication required: sign in or send 'Authorization: Bearer <token>'",
+    "413": "Request too large (body, rows or features over the configured limits)",
+    "503": "MLflow or the artifact/dataset store is unavailable; try again",
+}
 
-    __schema_type__ = None
+
+class ServiceApi(Api):
+    """Flask-RESTX's Api, whose spec also documents the responses every operation can give."""
+
+    @property
+    def __schema__(self):
+        schema = super().__schema__
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if method == "parameters":
+                    continue
+                responses = operation.setdefault("responses", {})
+                if not any(code.startswith("2") for code in responses):
+                    responses["200"] = {"description": "Success"}
+                for code, description in COMMON_RESPONSES.items():
+                    if code == "401" and path in PUBLIC_PATHS:
+                        continue
+                    responses.setdefault(code, {"description": description, "schema": {"$ref": "#/definitions/Error"}})
+        return schema
 
 
 def current_owner() -> str | None:
@@ -154,10 +178,10 @@ def register_resources(api: Api, service, runner) -> None:  # pylint: disable=to
             "params": fields.Raw,
             "metrics": fields.Raw,
             "evaluation": fields.String,
-            "feature_names": fields.List(fields.String),
+            "feature_names": NullableList(fields.String),
             "n_features": fields.Integer,
-            "classes": fields.List(AnyValue),
-            "run_id": fields.String,
+            "classes": NullableList(AnyValue, description="Class labels (classifiers); null for regression"),
+            "run_id": NullableString,
             "versions": fields.List(
                 fields.Raw,
                 description="GET /models/<id> only: every version, newest first, with the dataset it was trained on",
@@ -408,7 +432,7 @@ def create_app(settings: Settings | None = None, service=None) -> Flask:
         PROPAGATE_EXCEPTIONS=False,
     )
     app.extensions["mlservice"] = service
-    api = Api(
+    api = ServiceApi(
         app,
         version="1.0",
         title="mlservice",

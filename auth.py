@@ -32,6 +32,7 @@ from flask import Flask, g, jsonify, redirect, request, session, url_for
 from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api_fields import NullableString
 from database import create_engine, create_tables
 from settings import Settings
 
@@ -426,7 +427,7 @@ def _register_token_resources(api: Api, store: TokenStore, settings: Settings) -
             "name": fields.String,
             "owner": fields.String,
             "created_at": fields.String,
-            "expires_at": fields.String,
+            "expires_at": NullableString(description="null: never expires"),
             "revoked": fields.Boolean,
             "token": fields.String(description="The secret; shown only in the response that creates it"),
         },
