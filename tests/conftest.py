@@ -121,71 +121,71 @@ def _postgres_bindir() -> str | None:
     return next((d for d in candidates if os.path.exists(os.path.join(d, "initdb"))), None)
 
 
-@pytest.fixture(scope="session")
-def postgres_uri(log_dir):  # pylint: disable=redefined-outer-name
-    """A throwaway PostgreSQL cluster with an ``mlflow`` database; yields its SQLAlchemy URI."""
-    bindir = _postgres_bindir()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb) installed: run 'make system-deps'")
-    base = Path(tempfile.mkdtemp(prefix="mlservice-pg-"))
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(base, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data = base / "data"
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{bindir}/initdb",
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{bindir}/pg_ctl",
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-w",
-            "start",
-            "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster from the installed binaries (initdb + pg_ctl), on a free port."""
+
+    def __init__(self, log_dir: Path):  # pylint: disable=redefined-outer-name
+        self.bindir = _postgres_bindir()
+        if self.bindir is None:
+            pytest.skip("no PostgreSQL server binaries (initdb) installed: run 'make system-deps'")
+        self.log_dir = log_dir
+        self.base = Path(tempfile.mkdtemp(prefix="mlservice-pg-"))
+        self.port = free_port()
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.base, "postgres", "postgres")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+        self.data = self.base / "data"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self.as_postgres, f"{self.bindir}/pg_ctl", "-D", str(self.data), *args],
+                       check=check, capture_output=True)  # fmt: skip
+
+    def start(self) -> PostgresCluster:
+        """Start the server (initialising the cluster on the first start)."""
+        if not self.data.exists():
+            subprocess.run(
+                [*self.as_postgres, f"{self.bindir}/initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                 "-E", "UTF8", "--no-locale"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        self._pg_ctl("-l", str(self.base / "log"), "-w", "start",
+                     "-o", f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off")  # fmt: skip
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server."""
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def create_databases(self) -> str:
+        """The mlflow user with the mlflow and mlservice databases; returns the mlflow database URI."""
         for statement in (
             "CREATE USER mlflow PASSWORD 'mlflow'",
             "CREATE DATABASE mlflow OWNER mlflow",
-            "CREATE DATABASE mlservice OWNER mlflow",  # the service's own database (API tokens)
+            "CREATE DATABASE mlservice OWNER mlflow",  # the service's own database (API tokens, jobs)
         ):
             subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement],
-                check=True,
-                capture_output=True,
-            )
-        yield f"postgresql+psycopg2://mlflow:mlflow@127.0.0.1:{port}/mlflow"
+                ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", statement],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        return f"postgresql+psycopg2://mlflow:mlflow@127.0.0.1:{self.port}/mlflow"
+
+    def remove(self) -> None:
+        """Stop immediately, keep the log, delete the cluster."""
+        self.stop("immediate")
+        if (self.base / "log").exists():
+            shutil.copy(self.base / "log", self.log_dir / f"postgres-{self.port}.log")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_uri(log_dir):  # pylint: disable=redefined-outer-name
+    """A throwaway PostgreSQL cluster with ``mlflow`` and ``mlservice`` databases; yields the MLflow URI."""
+    cluster = PostgresCluster(log_dir).start()
+    try:
+        yield cluster.create_databases()
     finally:
-        subprocess.run(
-            [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.copy(base / "log", log_dir / "postgres.log")
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
+import boto3
 import grpc
 import pytest
 
 import app_pb2
 import app_pb2_grpc
 from app import create_app
-from errors import Unavailable
+from errors import ModelNotFound, Unavailable
 from grpc_server import build_server
 from models import ModelService
 from tests.conftest import (
@@ -20,6 +23,7 @@ from tests.conftest import (
     ENTRYPOINT,
     S3_KEY,
     ManagedProcess,
+    PostgresCluster,
     base_env,
     free_port,
     http_ok,
@@ -27,6 +31,7 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.integration
+MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 
 
 @pytest.fixture
@@ -114,3 +119,82 @@ def test_a_model_never_loaded_cannot_be_served_while_mlflow_is_down(settings):
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
     response = client.post("/models/some-model/predict", json={"X": [[1.0]]})
     assert response.status_code == 503 and "message" in response.json
+
+
+def _mlflow_process(backend: str, s3: str, log_dir, name: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    env = base_env(
+        MLFLOW_BACKEND_STORE_URI=backend,
+        MLFLOW_ARTIFACTS_DESTINATION=f"s3://{ARTIFACT_BUCKET}",
+        MLFLOW_S3_ENDPOINT_URL=s3,
+        AWS_ACCESS_KEY_ID=S3_KEY,
+        AWS_SECRET_ACCESS_KEY=S3_KEY,
+        MLSERVICE_MLFLOW_PORT=str(port),
+        MLFLOW_WORKERS="1",
+    )
+    server = ManagedProcess(name, [ENTRYPOINT, "mlflow"], env, log_dir).start()
+    url = f"http://127.0.0.1:{port}"
+    wait_until(http_ok(url + "/health"), 90, name, server.process)
+    return server, url
+
+
+def test_postgres_restart_is_survived_by_mlflow_and_the_service(settings, s3_endpoint, log_dir, iris):
+    X, y = iris
+    cluster = PostgresCluster(log_dir).start()
+    server = None
+    try:
+        backend = cluster.create_databases()
+        server, url = _mlflow_process(backend, s3_endpoint, log_dir, "mlflow-pg-restart")
+        own = settings.model_copy(
+            update={"mlflow_tracking_uri": url, "database_url": backend.rsplit("/", 1)[0] + "/mlservice"}
+        )
+        client = create_app(own, service=ModelService(own)).test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
+        first = client.post("/models/train", json={"model_type": "knn", "X": X, "y": y}).json["model_id"]
+        assert client.get("/tokens").status_code == 200  # the service's own database answers
+
+        cluster.stop("fast")
+        cluster.start()  # same port, same data: connections in every pool are now dead
+
+        assert client.get("/tokens").status_code == 200  # pre-ping: a fresh connection, no error
+        assert first in {m["id"] for m in client.get("/models").json}
+        second = client.post("/models/train", json={"model_type": "knn", "X": X, "y": y})
+        assert second.status_code == 201, second.json
+    finally:
+        if server is not None:
+            server.stop()
+        cluster.remove()
+
+
+def test_s3_outage_fails_training_cleanly_and_leaves_no_half_registered_model(settings, postgres_uri, log_dir, iris):
+    X, y = iris
+    s3_port = free_port()
+    moto = ManagedProcess("moto-faults", [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(s3_port)], base_env(), log_dir)
+    s3_url = f"http://127.0.0.1:{s3_port}"
+
+    def start_s3():
+        moto.start()
+        wait_until(http_ok(s3_url + "/moto-api/"), 30, "moto", moto.process)
+        boto3.client("s3", endpoint_url=s3_url, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY,
+                     region_name="us-east-1").create_bucket(Bucket=ARTIFACT_BUCKET)  # fmt: skip
+
+    start_s3()
+    server, url = _mlflow_process(postgres_uri, s3_url, log_dir, "mlflow-s3-faults")
+    try:
+        service = ModelService(settings.model_copy(update={"mlflow_tracking_uri": url}))
+        healthy = service.train_model("ridge", X, [row[0] for row in X])
+        moto.stop()
+        with pytest.raises(Unavailable):
+            service.train_model("ridge", X, [row[0] for row in X], model_id="s3-down")
+        with pytest.raises(ModelNotFound):
+            service.get_model("s3-down")  # rolled back: no registered name without a usable version
+        with pytest.raises(Unavailable):
+            service.retrain_model(healthy["model_id"], X, [row[0] for row in X])
+        assert [v["version"] for v in service.get_model(healthy["model_id"])["versions"]] == [1]  # nothing added
+        start_s3()
+        assert service.train_model("ridge", X, [row[0] for row in X], model_id="s3-back")["version"] == 1
+        service.delete_model("s3-back")
+        service.delete_model(healthy["model_id"])
+    finally:
+        server.stop()
+        moto.stop()

@@ -125,3 +125,13 @@ def test_scripts_fail_when_the_server_is_not_there():
         check=False,
     )
     assert grpc_run.returncode != 0 and "FAILED" in grpc_run.stderr
+
+
+def test_tokens_never_reach_the_logs(rest_server, http, iris):
+    X, y = iris
+    http.post(f"{rest_server.url}/models/train", json={"model_type": "nope", "X": X, "y": y}, timeout=30)
+    http.get(f"{rest_server.url}/models/no-such-model", timeout=30)
+    requests.get(f"{rest_server.url}/models", headers={"Authorization": "Bearer wrong-secret-token"}, timeout=30)
+    log = rest_server.log_path.read_text(errors="replace")
+    assert "GET /models" in log  # the access log is there and was written
+    assert API_TOKEN not in log and "wrong-secret-token" not in log
