@@ -167,7 +167,7 @@ def test_postgres_restart_is_survived_by_mlflow_and_the_service(settings, s3_end
 
 
 def test_s3_outage_fails_training_cleanly_and_leaves_no_half_registered_model(settings, postgres_uri, log_dir, iris):
-    X, y = iris
+    X, _ = iris
     s3_port = free_port()
     moto = ManagedProcess("moto-faults", [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(s3_port)], base_env(), log_dir)
     s3_url = f"http://127.0.0.1:{s3_port}"
