@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from api_fields import AnyValue, NullableList, NullableString
 from auth import PUBLIC_PATHS, init_auth
 from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
-from jobs import JobRunner, JobStore
+from jobs import JobRunner
 from settings import Settings
 from training import TRAINING_FIELDS
 
@@ -463,13 +463,7 @@ def create_app(settings: Settings | None = None, service=None) -> Flask:
     def handle_service_error(exc: ServiceError):
         return {"message": exc.message}, http_status_for(exc)
 
-    runner = JobRunner(
-        service,
-        JobStore(settings.service_database_url),
-        workers=settings.job_workers,
-        heartbeat_seconds=settings.job_heartbeat_seconds,
-        stale_seconds=settings.job_stale_seconds,
-    ).start()
+    runner = JobRunner.from_settings(service, settings).start()
     app.extensions["mlservice_jobs"] = runner
     register_resources(api, service, runner)
     return app

@@ -21,7 +21,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
@@ -33,7 +33,7 @@ from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api_fields import NullableString
-from database import create_engine, create_tables
+from database import aware, create_engine, create_tables, iso, utc_now
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,24 +56,8 @@ class Principal:
     token_id: str | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive datetimes; we always store UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="seconds")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 # --- the service's own database: API tokens and hand-off codes -------------------------------------
@@ -111,7 +95,7 @@ class TokenStore:
     def create(self, owner: str, name: str, expires_days: int | None) -> tuple[dict, str]:
         """A new token for owner; returns (its record, the secret shown once)."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = _now()
+        now = utc_now()
         record = {
             "id": uuid.uuid4().hex,
             "owner": owner,
@@ -132,8 +116,8 @@ class TokenStore:
             "id": row["id"],
             "name": row["name"],
             "owner": row["owner"],
-            "created_at": _iso(row["created_at"]),
-            "expires_at": _iso(row["expires_at"]),
+            "created_at": iso(row["created_at"]),
+            "expires_at": iso(row["expires_at"]),
             "revoked": row["revoked_at"] is not None,
         }
 
@@ -151,7 +135,7 @@ class TokenStore:
             result = conn.execute(
                 api_tokens.update()
                 .where(api_tokens.c.id == token_id, api_tokens.c.owner == owner, api_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=utc_now())
             )
             return result.rowcount == 1
 
@@ -161,8 +145,8 @@ class TokenStore:
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == _hash(secret))).mappings().first()
         if row is None or row["revoked_at"] is not None:
             return None
-        expires_at = _aware(row["expires_at"])
-        if expires_at is not None and expires_at <= _now():
+        expires_at = aware(row["expires_at"])
+        if expires_at is not None and expires_at <= utc_now():
             return None
         return Principal(login=row["owner"], kind="token", name=row["name"], token_id=row["id"])
 
@@ -176,7 +160,7 @@ class TokenStore:
                     login=user["login"],
                     name=user.get("name") or "",
                     github_id=user.get("id"),
-                    expires_at=_now() + HANDOFF_TTL,
+                    expires_at=utc_now() + HANDOFF_TTL,
                 )
             )
         return code
@@ -192,7 +176,7 @@ class TokenStore:
             if row is None:
                 return None
             conn.execute(handoff_codes.delete().where(handoff_codes.c.code_hash == row["code_hash"]))
-        if _aware(row["expires_at"]) <= _now():
+        if aware(row["expires_at"]) <= utc_now():
             return None
         days = HANDOFF_TOKEN_TTL.total_seconds() / 86400
         record, secret = self.create(row["login"], "dashboard sign-in", expires_days=days)

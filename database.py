@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,3 +24,19 @@ def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
         metadata.create_all(engine)
     except sa.exc.SQLAlchemyError:
         metadata.create_all(engine)
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware UTC: the only way timestamps are stored."""
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored timestamp as UTC-aware (SQLite hands back naive datetimes; we always store UTC)."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A stored timestamp as ISO 8601 (seconds), or None."""
+    moment = aware(moment)
+    return moment.isoformat(timespec="seconds") if moment else None

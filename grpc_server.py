@@ -30,7 +30,7 @@ from grpc_reflection.v1alpha import reflection
 import app_pb2
 import app_pb2_grpc
 from errors import Conflict, InUse, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
-from jobs import JobRunner, JobStore
+from jobs import JobRunner
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -450,13 +450,7 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
 def build_server(settings: Settings, service, runner: JobRunner | None = None) -> tuple[grpc.Server, int]:
     """A gRPC server with the MLService, health and reflection services, bound but not started."""
     if runner is None:
-        runner = JobRunner(
-            service,
-            JobStore(settings.service_database_url),
-            workers=settings.job_workers,
-            heartbeat_seconds=settings.job_heartbeat_seconds,
-            stale_seconds=settings.job_stale_seconds,
-        ).start()
+        runner = JobRunner.from_settings(service, settings).start()
     interceptors: list[grpc.ServerInterceptor] = [MalformedRequestInterceptor()]
     if settings.grpc_auth_token:
         interceptors.insert(0, BearerTokenInterceptor(settings.grpc_auth_token))

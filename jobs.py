@@ -24,12 +24,12 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from database import create_engine, create_tables
+from database import aware, create_engine, create_tables, iso, utc_now
 from errors import Cancelled, InvalidInput, NotFound, ServiceError
 from training import TRAINING_FIELDS
 
@@ -62,19 +62,6 @@ jobs = sa.Table(
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def _iso(moment: datetime | None) -> str | None:
-    moment = _aware(moment)
-    return moment.isoformat(timespec="seconds") if moment else None
-
-
 class JobNotFound(NotFound):
     """No job with that id."""
 
@@ -98,7 +85,7 @@ class JobStore:
             "phase": "queued",
             "progress": 0.0,
             "cancel_requested": False,
-            "created_at": _now(),
+            "created_at": utc_now(),
         }
         with self.engine.begin() as conn:
             conn.execute(jobs.insert().values(**row))
@@ -119,7 +106,7 @@ class JobStore:
     @staticmethod
     def public(row: dict) -> dict:
         """What a client sees of a job (not its request body)."""
-        started, finished = _aware(row["started_at"]), _aware(row["finished_at"])
+        started, finished = aware(row["started_at"]), aware(row["finished_at"])
         result = json.loads(row["result"]) if row["result"] else None
         return {
             "id": row["id"],
@@ -133,9 +120,9 @@ class JobStore:
             "version": (result or {}).get("version"),
             "result": result,
             "error": row["error"],
-            "created_at": _iso(row["created_at"]),
-            "started_at": _iso(started),
-            "finished_at": _iso(finished),
+            "created_at": iso(row["created_at"]),
+            "started_at": iso(started),
+            "finished_at": iso(finished),
             "run_seconds": round((finished - started).total_seconds(), 3) if started and finished else None,
         }
 
@@ -153,7 +140,7 @@ class JobStore:
 
     def claim(self, job_id: str, worker: str) -> bool:
         """Move a queued job to running for this worker; False when someone else has it."""
-        now = _now()
+        now = utc_now()
         with self.engine.begin() as conn:
             claimed = conn.execute(
                 jobs.update()
@@ -173,14 +160,14 @@ class JobStore:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.status == RUNNING)
-                .values(phase=phase, progress=fraction, heartbeat_at=_now())
+                .values(phase=phase, progress=fraction, heartbeat_at=utc_now())
             )
             flag = conn.execute(sa.select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
         return bool(flag)
 
     def finish(self, job_id: str, status: str, *, result: dict | None = None, error: str | None = None) -> None:
         """Record the end of a job."""
-        values = {"status": status, "finished_at": _now(), "error": error, "phase": status}
+        values = {"status": status, "finished_at": utc_now(), "error": error, "phase": status}
         if result is not None:
             values.update(result=json.dumps(result), progress=1.0)
         self.update(job_id, **values)
@@ -195,7 +182,7 @@ class JobStore:
                 .values(
                     status=CANCELLED,
                     cancel_requested=True,
-                    finished_at=_now(),
+                    finished_at=utc_now(),
                     phase=CANCELLED,
                     error="cancelled before it started",
                 )
@@ -209,12 +196,12 @@ class JobStore:
         """Refresh the heartbeat of every job this worker runs."""
         with self.engine.begin() as conn:
             conn.execute(
-                jobs.update().where(jobs.c.worker == worker, jobs.c.status == RUNNING).values(heartbeat_at=_now())
+                jobs.update().where(jobs.c.worker == worker, jobs.c.status == RUNNING).values(heartbeat_at=utc_now())
             )
 
     def fail_stale(self, stale_seconds: float) -> int:
         """Mark running jobs whose worker stopped beating as failed; returns how many."""
-        cutoff = _now() - timedelta(seconds=stale_seconds)
+        cutoff = utc_now() - timedelta(seconds=stale_seconds)
         with self.engine.begin() as conn:
             result = conn.execute(
                 jobs.update()
@@ -222,7 +209,7 @@ class JobStore:
                 .values(
                     status=FAILED,
                     phase=FAILED,
-                    finished_at=_now(),
+                    finished_at=utc_now(),
                     error="the process running this job stopped (restart or crash) before it finished; "
                     "nothing was registered after the last completed step - submit it again",
                 )
@@ -231,7 +218,7 @@ class JobStore:
 
     def orphaned_queued(self, older_than_seconds: float) -> list[str]:
         """Queued jobs nobody started for a while (their process died before starting them)."""
-        cutoff = _now() - timedelta(seconds=older_than_seconds)
+        cutoff = utc_now() - timedelta(seconds=older_than_seconds)
         with self.engine.connect() as conn:
             return list(
                 conn.execute(sa.select(jobs.c.id).where(jobs.c.status == QUEUED, jobs.c.created_at < cutoff)).scalars()
@@ -253,6 +240,17 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         self._heartbeat_seconds = heartbeat_seconds
         self._started = False
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, service, settings) -> JobRunner:
+        """The runner a front-end process uses: the service database, the configured pool and timings."""
+        return cls(
+            service,
+            JobStore(settings.service_database_url),
+            workers=settings.job_workers,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            stale_seconds=settings.job_stale_seconds,
+        )
 
     def start(self) -> JobRunner:
         """Fail jobs of dead processes, adopt their unstarted ones, and start the heartbeat."""

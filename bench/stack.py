@@ -31,6 +31,7 @@ from tests.conftest import (
     free_port,
     grpc_health_ok,
     http_ok,
+    mlflow_env,
     wait_until,
 )
 
@@ -221,16 +222,7 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
 
         began = time.perf_counter()
         port = free_port()
-        mlflow_env = base_env(
-            MLFLOW_BACKEND_STORE_URI=postgres_uri,
-            MLFLOW_ARTIFACTS_DESTINATION=f"s3://{ARTIFACT_BUCKET}",
-            MLFLOW_S3_ENDPOINT_URL=s3_endpoint,
-            AWS_ACCESS_KEY_ID=S3_KEY,
-            AWS_SECRET_ACCESS_KEY=S3_KEY,
-            AWS_DEFAULT_REGION="us-east-1",
-            MLSERVICE_MLFLOW_PORT=str(port),
-        )
-        mlflow_server = stack.spawn("mlflow", [ENTRYPOINT, "mlflow"], mlflow_env)
+        mlflow_server = stack.spawn("mlflow", [ENTRYPOINT, "mlflow"], mlflow_env(postgres_uri, s3_endpoint, port))
         stack.mlflow_url = f"http://127.0.0.1:{port}"
         stack.rest, stack.rest_url, rest_ready = stack.spawn_front_end("rest")
         stack.grpc, stack.grpc_target, grpc_ready = stack.spawn_front_end("grpc")

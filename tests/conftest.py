@@ -230,27 +230,44 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(postgres_uri, s3_endpoint, log_dir):  # pylint: disable=redefined-outer-name
-    """A real ``mlflow server`` (via the image's entrypoint) on PostgreSQL with S3 artifacts."""
-    port = free_port()
-    env = base_env(
-        MLFLOW_BACKEND_STORE_URI=postgres_uri,
+def mlflow_env(backend: str, s3_endpoint: str, port: int, workers: int = 2) -> dict[str, str]:
+    """Environment of ``entrypoint.sh mlflow``: metadata in backend, artifacts proxied to the S3 stand-in."""
+    return base_env(
+        MLFLOW_BACKEND_STORE_URI=backend,
         MLFLOW_ARTIFACTS_DESTINATION=f"s3://{ARTIFACT_BUCKET}",
         MLFLOW_S3_ENDPOINT_URL=s3_endpoint,
         AWS_ACCESS_KEY_ID=S3_KEY,
         AWS_SECRET_ACCESS_KEY=S3_KEY,
         AWS_DEFAULT_REGION="us-east-1",
         MLSERVICE_MLFLOW_PORT=str(port),
-        MLFLOW_WORKERS="2",
+        MLFLOW_WORKERS=str(workers),
     )
-    server = ManagedProcess("mlflow", [ENTRYPOINT, "mlflow"], env, log_dir).start()
+
+
+def start_mlflow(
+    backend: str, s3_endpoint: str, log_dir: Path, name: str = "mlflow", workers: int = 2
+) -> tuple[ManagedProcess, str, Callable[[], None]]:  # pylint: disable=redefined-outer-name
+    """Start a real MLflow server; returns the process, its URL and a function that (re)starts it."""
+    port = free_port()
+    server = ManagedProcess(name, [ENTRYPOINT, "mlflow"], mlflow_env(backend, s3_endpoint, port, workers), log_dir)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(http_ok(url + "/health"), 90, "MLflow server", server.process)
-    except Exception:  # pylint: disable=broad-exception-caught
-        server.stop()
-        pytest.fail(f"MLflow server did not start:\n{server.log_tail()}")
+
+    def start() -> None:
+        server.start()
+        try:
+            wait_until(http_ok(url + "/health"), 90, name, server.process)
+        except Exception:  # pylint: disable=broad-exception-caught
+            server.stop()
+            pytest.fail(f"{name} did not start:\n{server.log_tail()}")
+
+    start()
+    return server, url, start
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres_uri, s3_endpoint, log_dir):  # pylint: disable=redefined-outer-name
+    """A real ``mlflow server`` (via the image's entrypoint) on PostgreSQL with S3 artifacts."""
+    server, url, _ = start_mlflow(postgres_uri, s3_endpoint, log_dir)
     yield url
     server.stop()
 

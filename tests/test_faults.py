@@ -20,13 +20,13 @@ from models import ModelService
 from tests.conftest import (
     ARTIFACT_BUCKET,
     AUTH_HEADERS,
-    ENTRYPOINT,
     S3_KEY,
     ManagedProcess,
     PostgresCluster,
     base_env,
     free_port,
     http_ok,
+    start_mlflow,
     wait_until,
 )
 
@@ -37,24 +37,7 @@ MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 @pytest.fixture
 def own_mlflow(postgres_uri, s3_endpoint, log_dir):
     """A second MLflow server that this test may stop and start; yields a restartable handle."""
-    port = free_port()
-    env = base_env(
-        MLFLOW_BACKEND_STORE_URI=postgres_uri,
-        MLFLOW_ARTIFACTS_DESTINATION=f"s3://{ARTIFACT_BUCKET}",
-        MLFLOW_S3_ENDPOINT_URL=s3_endpoint,
-        AWS_ACCESS_KEY_ID=S3_KEY,
-        AWS_SECRET_ACCESS_KEY=S3_KEY,
-        MLSERVICE_MLFLOW_PORT=str(port),
-        MLFLOW_WORKERS="1",
-    )
-    server = ManagedProcess("mlflow-faults", [ENTRYPOINT, "mlflow"], env, log_dir)
-    url = f"http://127.0.0.1:{port}"
-
-    def start():
-        server.start()
-        wait_until(http_ok(url + "/health"), 90, "MLflow server", server.process)
-
-    start()
+    server, url, start = start_mlflow(postgres_uri, s3_endpoint, log_dir, "mlflow-faults", workers=1)
     yield url, server, start
     server.stop()
 
@@ -121,30 +104,13 @@ def test_a_model_never_loaded_cannot_be_served_while_mlflow_is_down(settings):
     assert response.status_code == 503 and "message" in response.json
 
 
-def _mlflow_process(backend: str, s3: str, log_dir, name: str) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    env = base_env(
-        MLFLOW_BACKEND_STORE_URI=backend,
-        MLFLOW_ARTIFACTS_DESTINATION=f"s3://{ARTIFACT_BUCKET}",
-        MLFLOW_S3_ENDPOINT_URL=s3,
-        AWS_ACCESS_KEY_ID=S3_KEY,
-        AWS_SECRET_ACCESS_KEY=S3_KEY,
-        MLSERVICE_MLFLOW_PORT=str(port),
-        MLFLOW_WORKERS="1",
-    )
-    server = ManagedProcess(name, [ENTRYPOINT, "mlflow"], env, log_dir).start()
-    url = f"http://127.0.0.1:{port}"
-    wait_until(http_ok(url + "/health"), 90, name, server.process)
-    return server, url
-
-
 def test_postgres_restart_is_survived_by_mlflow_and_the_service(settings, s3_endpoint, log_dir, iris):
     X, y = iris
     cluster = PostgresCluster(log_dir).start()
     server = None
     try:
         backend = cluster.create_databases()
-        server, url = _mlflow_process(backend, s3_endpoint, log_dir, "mlflow-pg-restart")
+        server, url, _ = start_mlflow(backend, s3_endpoint, log_dir, "mlflow-pg-restart", workers=1)
         own = settings.model_copy(
             update={"mlflow_tracking_uri": url, "database_url": backend.rsplit("/", 1)[0] + "/mlservice"}
         )
@@ -179,7 +145,7 @@ def test_s3_outage_fails_training_cleanly_and_leaves_no_half_registered_model(se
                      region_name="us-east-1").create_bucket(Bucket=ARTIFACT_BUCKET)  # fmt: skip
 
     start_s3()
-    server, url = _mlflow_process(postgres_uri, s3_url, log_dir, "mlflow-s3-faults")
+    server, url, _ = start_mlflow(postgres_uri, s3_url, log_dir, "mlflow-s3-faults", workers=1)
     try:
         service = ModelService(settings.model_copy(update={"mlflow_tracking_uri": url}))
         healthy = service.train_model("ridge", X, [row[0] for row in X])
