@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 import app_pb2
 import app_pb2_grpc
 from grpc_server import build_server
+from models import ModelService
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,3 +332,46 @@ def test_undecodable_bytes_are_invalid_argument_and_the_server_keeps_serving(grp
             raw(payload, timeout=30)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"
+
+
+ALLOWED_REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED}
+READ_ONLY_RPCS = {"HealthCheck", "GetModelClasses", "ListModels", "ListDatasets"}  # an empty request is valid
+
+
+@pytest.mark.parametrize("rpc", sorted(app_pb2.DESCRIPTOR.services_by_name["MLService"].methods_by_name))
+def test_every_rpc_refuses_an_empty_request_clearly(grpc_target, stub, rpc):
+    """Derived from the service descriptor, so a new RPC cannot slip through untested."""
+    method = app_pb2.DESCRIPTOR.services_by_name["MLService"].methods_by_name[rpc]
+    request_class = getattr(app_pb2, method.input_type.name)
+    with grpc.insecure_channel(grpc_target) as channel:
+        call = channel.unary_unary(
+            f"/mlservice.MLService/{rpc}",
+            request_serializer=request_class.SerializeToString,
+            response_deserializer=lambda data: data,
+        )
+        if rpc in READ_ONLY_RPCS:
+            call(request_class(), timeout=60)
+        else:
+            with pytest.raises(grpc.RpcError) as failure:
+                call(request_class(), timeout=60)
+            assert failure.value.code() in ALLOWED_REFUSALS, (rpc, failure.value.code(), failure.value.details())
+    assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"
+
+
+def test_oversized_messages_and_row_counts_are_resource_exhausted(settings):
+    small = settings.model_copy(update={"grpc_port": free_port(), "max_body_bytes": 64 * 1024, "max_rows": 100})
+    server, port = build_server(small, ModelService(small))  # the core holds the row limit, the server the size
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = app_pb2_grpc.MLServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as too_big:  # ~160 KB: over the message limit
+                stub.Predict(app_pb2.PredictRequest(model_id="m", values=[1.0] * 20_000, n_features=4))
+            assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.RpcError) as too_many_rows:  # small message, but 500 rows > max_rows
+                stub.TrainModel(app_pb2.TrainRequest(model_type="knn", X=features([[1.0]] * 500), y=[0, 1] * 250))
+            assert too_many_rows.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "limit is 100" in too_many_rows.value.details()
+            assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"
+    finally:
+        server.stop(grace=None)
