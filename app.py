@@ -21,7 +21,7 @@ from auth import PUBLIC_PATHS, init_auth
 from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from jobs import JobRunner
 from settings import Settings
-from training import TRAINING_FIELDS
+from training import training_options
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,7 @@ def _version_arg() -> str | None:
 
 
 def _training_options(payload: dict[str, Any]) -> dict[str, Any]:
-    options = {key: payload[key] for key in TRAINING_FIELDS if key in payload}
-    return {"params": payload.get("params"), "owner": current_owner(), **options}
+    return {**training_options(payload), "owner": current_owner()}
 
 
 def register_resources(api: Api, service, runner) -> None:  # pylint: disable=too-many-locals

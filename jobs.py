@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from database import aware, create_engine, create_tables, iso, utc_now
 from errors import Cancelled, InvalidInput, NotFound, ServiceError
-from training import TRAINING_FIELDS
+from training import training_options
 
 logger = logging.getLogger(__name__)
 
@@ -285,10 +285,10 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
             raise InvalidInput(f"unknown job kind '{kind}'")
         body = dict(request)
         if kind == "retrain":
-            self.service.check_training_request(retrain_of=model_id, **_data_options(body))
+            self.service.check_training_request(retrain_of=model_id, **training_options(body))
         else:
             self.service.check_training_request(
-                body.get("model_type"), model_id=body.get("model_id"), **_data_options(body)
+                body.get("model_type"), model_id=body.get("model_id"), **training_options(body)
             )
         job = self.store.create(kind, model_id or body.get("model_id"), owner, body)
         self.start()
@@ -320,7 +320,7 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         try:
             if job["kind"] == "retrain":
                 result = self.service.retrain_model(
-                    job["model_id"], owner=job["owner"], progress=progress, **_data_options(body)
+                    job["model_id"], owner=job["owner"], progress=progress, **training_options(body)
                 )
             else:
                 result = self.service.train_model(
@@ -328,7 +328,7 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
                     model_id=body.get("model_id"),
                     owner=job["owner"],
                     progress=progress,
-                    **_data_options(body),
+                    **training_options(body),
                 )
         except Cancelled as exc:
             self.store.finish(job_id, CANCELLED, error=exc.message)
@@ -339,8 +339,3 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
             self.store.finish(job_id, FAILED, error="internal error; the details are in the server log")
         else:
             self.store.finish(job_id, SUCCEEDED, result=result)
-
-
-def _data_options(body: dict[str, Any]) -> dict[str, Any]:
-    options = {key: body[key] for key in TRAINING_FIELDS if key in body}
-    return {"params": body.get("params"), **options}

@@ -839,9 +839,15 @@ class ModelService:  # pylint: disable=too-many-public-methods
             ModelNotFound: unknown model or version. InvalidInput: input malformed or not matching
             the model's features. Unavailable: the registry is down and the model was never loaded.
         """
-        model_version = self._resolve(model_id, version)
-        resolved = str(model_version.version)
-        loaded = self.cache.get_or_load((model_id, resolved), lambda: self._load(model_id, model_version))
+        loaded = self._loaded(model_id, self._resolve(model_id, version))
+        return self._predict_loaded(model_id, loaded, X, records, raw)
+
+    def _loaded(self, model_id: str, model_version) -> LoadedModel:
+        """The cached model of a resolved version (loaded from the store once)."""
+        key = (model_id, str(model_version.version))
+        return self.cache.get_or_load(key, lambda: self._load(model_id, model_version))
+
+    def _predict_loaded(self, model_id: str, loaded: LoadedModel, X: Any, records: Any, raw: bool) -> dict[str, Any]:
         matrix = prediction_input(
             X, records, loaded.feature_names, loaded.categorical, loaded.needs_frame, self.settings
         )
@@ -855,7 +861,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
         result: dict[str, Any] = {
             "model_id": model_id,
-            "version": int(resolved),
+            "version": int(loaded.version),
             "predictions": predictions if raw else predictions.tolist(),
         }
         if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
@@ -915,17 +921,14 @@ class ModelService:  # pylint: disable=too-many-public-methods
             ``prediction`` column (and one ``probability_<class>`` column per class for classifiers).
         """
         frame = parse_csv(data, max_rows=self.settings.max_rows, max_columns=self.settings.max_features + 1)
-        model_version = self._resolve(model_id, version)
-        loaded = self.cache.get_or_load(
-            (model_id, str(model_version.version)), lambda: self._load(model_id, model_version)
-        )
+        loaded = self._loaded(model_id, self._resolve(model_id, version))
         names = loaded.feature_names or []
         missing = [name for name in names if name not in frame.columns]
         if not names or missing:
             expected = ", ".join(names) or "named features (this model was trained without them: use X)"
             raise InvalidInput(f"the CSV header must name the model's features: {expected}")
         rows = frame[names].astype(object).where(frame[names].notna(), None)
-        result = self.predict(model_id, records=rows.to_dict(orient="records"), version=model_version.version)
+        result = self._predict_loaded(model_id, loaded, None, rows.to_dict(orient="records"), raw=False)
         if not as_csv:
             return result
         output = frame.copy()

@@ -298,3 +298,8 @@ class TrainingData:  # pylint: disable=too-many-instance-attributes
 
 # The request fields that describe training data and evaluation (REST bodies, stored job requests).
 TRAINING_FIELDS = tuple(f.name for f in fields(TrainingData))
+
+
+def training_options(body: dict[str, Any]) -> dict[str, Any]:
+    """The training data, options and hyperparameters of a JSON request body (REST, stored jobs)."""
+    return {"params": body.get("params"), **{key: body[key] for key in TRAINING_FIELDS if key in body}}
