@@ -11,7 +11,7 @@ GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) tests tools
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
 
-.PHONY: help install system-deps run test test-fast lint proto proto-check lock bench bench-quick load \
+.PHONY: help install system-deps run test test-reliability lint audit proto proto-check lock bench bench-quick load \
         build-push docker-up docker-down k8s-up k8s-down clean
 
 help: ## this list
@@ -46,11 +46,18 @@ test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC p
 proto: install ## regenerate app_pb2*.py from app.proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
 
-lint: install system-deps ## ruff + pylint + deployment-file checks
+test-reliability: install system-deps ## only the fault, load, kill and time-limit tests (pytest -m reliability)
+	$(BIN)/python -m pytest -m reliability
+
+lint: install system-deps ## ruff + pylint + deployment-file checks + dependency audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint $(PY_SOURCES)
 	@if [ -f scripts/lint_deploy.sh ]; then bash scripts/lint_deploy.sh; fi
+	$(BIN)/python tools/audit.py
+
+audit: install ## pip-audit over poetry.lock (AUDIT_REQUIRE=1: fail when the database is unreachable)
+	$(BIN)/python tools/audit.py
 
 bench: install ## full benchmark suite (bench/RESULTS.md)
 	$(BIN)/python -m bench

@@ -18,7 +18,15 @@ from werkzeug.datastructures import FileStorage
 
 from api_fields import AnyValue, NullableList, NullableString
 from auth import PUBLIC_PATHS, init_auth
-from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
+from errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    TrainingLimitExceeded,
+    Unavailable,
+)
 from jobs import JobRunner
 from settings import Settings
 from training import training_options
@@ -31,6 +39,7 @@ HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (NotFound, HTTPStatus.NOT_FOUND),
     (Conflict, HTTPStatus.CONFLICT),
+    (TrainingLimitExceeded, HTTPStatus.UNPROCESSABLE_ENTITY),
     (Unavailable, HTTPStatus.SERVICE_UNAVAILABLE),
 ]
 
@@ -219,6 +228,7 @@ def register_resources(api: Api, service, runner) -> None:  # pylint: disable=to
         @models_ns.response(400, "Invalid input", error)
         @models_ns.response(409, "model_id already taken", error)
         @models_ns.response(413, "Too large", error)
+        @models_ns.response(422, "Training stopped: over the time limit, or out of memory", error)
         @models_ns.response(503, "MLflow unavailable", error)
         def post(self):
             """Train a new model; it is registered in MLflow as version 1."""
@@ -278,7 +288,9 @@ def register_resources(api: Api, service, runner) -> None:  # pylint: disable=to
 
         @models_ns.expect(retrain_request, validate=True)
         @models_ns.response(200, "Retrained: a new version is current", train_result)
+        @models_ns.response(202, "async: queued as a job (see GET /jobs/<id>)")
         @models_ns.response(400, "Invalid input", error)
+        @models_ns.response(422, "Training stopped: over the time limit, or out of memory", error)
         def post(self, model_id):
             """Train the model again on new data; creates a new registry version and makes it current."""
             payload = request.get_json()

@@ -41,6 +41,10 @@ class PayloadTooLarge(InvalidInput):
     """The request exceeds a configured size limit (rows, features, bytes)."""
 
 
+class TrainingLimitExceeded(ServiceError):
+    """A fit was stopped: it ran past the training time limit, or its process died (out of memory)."""
+
+
 class Unavailable(ServiceError):
     """A dependency (MLflow tracking server / registry, artifact store) cannot be reached."""
 

@@ -29,7 +29,16 @@ from grpc_reflection.v1alpha import reflection
 
 import app_pb2
 import app_pb2_grpc
-from errors import Conflict, InUse, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
+from errors import (
+    Conflict,
+    InUse,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    TrainingLimitExceeded,
+    Unavailable,
+)
 from jobs import JobRunner
 from settings import Settings
 
@@ -44,6 +53,7 @@ STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (InUse, grpc.StatusCode.FAILED_PRECONDITION),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
+    (TrainingLimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 

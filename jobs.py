@@ -11,8 +11,9 @@ broker (Redis, RabbitMQ) is needed in the embedded default.
   heartbeat is older than ``stale_seconds`` belonged to a process that died: it is marked failed with
   that reason (on every read and at start-up), never left "running" forever.
 - A queued job whose process died before starting it is claimed by the next process that starts.
-- Cancelling a queued job cancels it at once; a running job stops at the core's next checkpoint
-  (before anything is registered in MLflow); after that point it finishes.
+- Cancelling a queued job cancels it at once; a running job is checked about once a second while it
+  fits (the fit runs in a child process, ``fitting.py``, which is then killed) and at each phase,
+  so it stops before anything is registered in MLflow; once it is logging to MLflow it finishes.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ class JobStore:
         self.update(job_id, **values)
 
     def request_cancel(self, job_id: str) -> dict:
-        """Cancel a queued job now; ask a running one to stop at its next checkpoint."""
+        """Cancel a queued job now; ask a running one to stop (its runner checks about once a second)."""
         self.get(job_id)
         with self.engine.begin() as conn:
             conn.execute(

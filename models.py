@@ -39,11 +39,12 @@ from mlflow.models import Model as MlflowModel
 from mlflow.models import infer_signature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
-from sklearn.model_selection import train_test_split
 
 from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
 from datasets import DatasetStore, lineage, parse_csv, repo_datasets
 from errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
+from fitting import fit_in_child
+from fitting import warm_up as warm_up_fits
 from model_cache import LoadedModel, ModelCache
 from registry import json_tag, parse_json, registry_errors, utcnow
 from settings import Settings
@@ -52,10 +53,8 @@ from training import (
     as_feature_matrix,
     as_targets,
     categorical_columns,
-    evaluate,
     feature_names_for,
     frame_features,
-    holdout_possible,
     prediction_input,
     tabular_pipeline,
 )
@@ -130,6 +129,7 @@ class ModelService:  # pylint: disable=too-many-public-methods
             max_columns=settings.max_features + 1,
             repo_root=settings.repo_root,
         )
+        warm_up_fits()
 
     # --- catalogue --------------------------------------------------------------------------
 
@@ -372,28 +372,19 @@ class ModelService:  # pylint: disable=too-many-public-methods
         if prepared["dataset"] is not None:
             estimator = tabular_pipeline(estimator, X, prepared["categorical"], prepared["impute"])
         _report(prepared.get("progress"), "fitting", 0.1)
-        if holdout_possible(y, task, prepared["test_size"]):
-            X_train, X_eval, y_train, y_eval = train_test_split(
-                X,
-                y,
-                test_size=prepared["test_size"],
-                random_state=prepared["random_state"],
-                stratify=y if task == CLASSIFICATION else None,
-            )
-            evaluation = "holdout"
-        else:
-            X_train, X_eval, y_train, y_eval = X, X, y, y
-            evaluation = "train"
-        try:
-            estimator.fit(X_train, y_train)
-        except (ValueError, MemoryError) as exc:
-            raise InvalidInput(f"Training failed: {exc}") from exc
-        timings["fit_seconds"] = time.perf_counter() - started
-
-        _report(prepared.get("progress"), "evaluating", 0.6)
-        mark = time.perf_counter()
-        scores = evaluate(estimator, X_eval, y_eval, task)
-        timings["evaluate_seconds"] = time.perf_counter() - mark
+        outcome = fit_in_child(
+            estimator,
+            X,
+            y,
+            task,
+            test_size=prepared["test_size"],
+            random_state=prepared["random_state"],
+            time_limit=self.settings.training_time_limit_seconds,
+            checkpoint=lambda: _report(prepared.get("progress"), "fitting", 0.1),
+        )
+        estimator, scores, evaluation = outcome.estimator, outcome.scores, outcome.evaluation
+        timings["fit_seconds"] = outcome.fit_seconds
+        timings["evaluate_seconds"] = outcome.evaluate_seconds
 
         classes = [jsonable(c) for c in estimator.classes_] if task == CLASSIFICATION else None
         _report(prepared.get("progress"), "logging to MLflow", 0.7)  # the last point to cancel
@@ -439,8 +430,8 @@ class ModelService:  # pylint: disable=too-many-public-methods
             "task": task,
             "metrics": scores,
             "evaluation": evaluation,
-            "n_train": int(len(y_train)),
-            "n_eval": int(len(y_eval)),
+            "n_train": outcome.n_train,
+            "n_eval": outcome.n_eval,
             "params": {k: jsonable(v) for k, v in prepared["requested_params"].items()},
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     # --- asynchronous training jobs ----------------------------------------------------------
     job_workers: int = Field(default=1, ge=1, description="Training jobs one process runs at the same time.")
     job_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a running job says it lives.")
+    training_time_limit_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest a single fit (and its evaluation) may run, for synchronous and asynchronous "
+        "training alike; past it the fit's process is killed and nothing is registered.",
+    )
     job_stale_seconds: float = Field(
         default=30.0, gt=0, description="A running job silent this long is marked failed (its process died)."
     )

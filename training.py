@@ -6,6 +6,7 @@ Used only by the core (``models.py``); everything here is plain NumPy / scikit-l
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -15,6 +16,7 @@ import pandas as pd
 from sklearn import metrics as skmetrics
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
@@ -145,6 +147,55 @@ def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[st
         except ValueError:  # a class missing from the evaluation rows: AUC is undefined
             pass
     return scores
+
+
+@dataclass
+class FitOutcome:  # pylint: disable=too-many-instance-attributes
+    """A fitted estimator and how it scored: what ``fit_and_evaluate`` hands back to the core."""
+
+    estimator: Any
+    scores: dict[str, float]
+    evaluation: str  # "holdout", or "train" when the data is too small to hold rows out
+    n_train: int
+    n_eval: int
+    fit_seconds: float
+    evaluate_seconds: float
+
+
+def fit_and_evaluate(  # pylint: disable=too-many-arguments
+    estimator: Any, X: Any, y: np.ndarray, task: str, *, test_size: float, random_state: int | None
+) -> FitOutcome:
+    """Split off a (stratified) holdout when the data allows it, fit on the rest, and score.
+
+    Runs in the fit process (``fitting.py``); everything it returns is pickled back.
+
+    Raises:
+        InvalidInput: the estimator refused the data (scikit-learn's ValueError) or ran out of memory.
+    """
+    started = time.perf_counter()
+    if holdout_possible(y, task, test_size):
+        X_train, X_eval, y_train, y_eval = train_test_split(
+            X, y, test_size=test_size, random_state=random_state, stratify=y if task == CLASSIFICATION else None
+        )
+        evaluation = "holdout"
+    else:
+        X_train, X_eval, y_train, y_eval = X, X, y, y
+        evaluation = "train"
+    try:
+        estimator.fit(X_train, y_train)
+    except (ValueError, MemoryError) as exc:
+        raise InvalidInput(f"Training failed: {exc}") from None
+    fitted = time.perf_counter()
+    scores = evaluate(estimator, X_eval, y_eval, task)
+    return FitOutcome(
+        estimator,
+        scores,
+        evaluation,
+        n_train=len(y_train),
+        n_eval=len(y_eval),
+        fit_seconds=fitted - started,
+        evaluate_seconds=time.perf_counter() - fitted,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

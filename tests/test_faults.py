@@ -30,7 +30,7 @@ from tests.conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 
 

@@ -188,6 +188,7 @@ def test_async_training_over_grpc(settings, service, iris):
 
 
 @pytest.mark.integration
+@pytest.mark.reliability
 def test_front_end_killed_during_training_leaves_a_failed_job_and_no_model(settings, service, log_dir):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(4000, 20)).round(3).tolist()
@@ -213,3 +214,73 @@ def test_front_end_killed_during_training_leaves_a_failed_job_and_no_model(setti
         front.stop()
         with contextlib.suppress(ModelNotFound):  # only if it had been registered
             service.delete_model(model_id)
+
+
+def slow_training_data(rows: int = 4000, features: int = 20) -> tuple[list, list]:
+    """Data on which a 3,000-tree forest fits for far longer than a second on these machines."""
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(rows, features)).round(3).tolist(), rng.integers(0, 2, size=rows).tolist()
+
+
+@pytest.mark.integration
+@pytest.mark.reliability
+def test_a_training_over_the_time_limit_is_stopped_over_rest_grpc_and_jobs(settings, log_dir, iris):  # pylint: disable=too-many-locals
+    X, y = slow_training_data()
+    slow = {"model_type": "random_forest", "params": {"n_estimators": 3000}, "X": X, "y": y}
+    env = service_env(settings, MLSERVICE_TRAINING_TIME_LIMIT_SECONDS="1")
+    rest_port, grpc_port = free_port(), free_port()
+    rest = FrontEnd("rest", rest_port, {**env, "MLSERVICE_REST_PORT": str(rest_port)}, log_dir).start_and_wait()
+    grpc_front = FrontEnd("grpc", grpc_port, {**env, "MLSERVICE_GRPC_PORT": str(grpc_port)}, log_dir).start_and_wait()
+    http = requests.Session()
+    http.headers.update(AUTH_HEADERS)
+    ids = [f"over-limit-{rest_port}-{n}" for n in range(3)]
+    try:
+        refused = http.post(f"{rest.url}/models/train", json={**slow, "model_id": ids[0]}, timeout=120)
+        assert refused.status_code == 422, refused.text
+        assert "longer than the time limit of 1 s" in refused.json()["message"]
+
+        job_id = http.post(f"{rest.url}/models/train", json={**slow, "model_id": ids[1], "async": True},
+                           timeout=60).json()["id"]  # fmt: skip
+        failed = wait_for(lambda: (j := http.get(f"{rest.url}/jobs/{job_id}", timeout=10).json())["status"]
+                          in (SUCCEEDED, FAILED) and j)  # fmt: skip
+        assert failed["status"] == FAILED and "time limit of 1 s" in failed["error"] and failed["version"] is None
+
+        with grpc.insecure_channel(grpc_front.url) as channel:
+            stub = app_pb2_grpc.MLServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as over:
+                stub.TrainModel(
+                    app_pb2.TrainRequest(model_type="random_forest", model_id=ids[2], params={"n_estimators": "3000"},
+                                         X=[app_pb2.FeatureArray(features=row) for row in X], y=y),
+                    metadata=[("authorization", AUTH_HEADERS["Authorization"])], timeout=120,
+                )  # fmt: skip
+            assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "time limit" in over.value.details()
+
+        listed = {m["id"] for m in http.get(f"{rest.url}/models", timeout=30).json()}
+        assert listed.isdisjoint(ids)  # nothing half-registered
+        small = http.post(f"{rest.url}/models/train", json={"model_type": "knn", "X": iris[0], "y": iris[1]},
+                          timeout=60)  # fmt: skip
+        assert small.status_code == 201  # the front end lives on and trains within the limit
+        http.delete(f"{rest.url}/models/{small.json()['model_id']}", timeout=30)
+    finally:
+        rest.stop()
+        grpc_front.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.reliability
+def test_cancelling_a_job_stops_its_fit_at_once(settings, service):
+    X, y = slow_training_data()
+    runner = JobRunner.from_settings(service, settings).start()
+    model_id = f"cancelled-mid-fit-{free_port()}"
+    body = {"model_type": "random_forest", "params": {"n_estimators": 5000}, "X": X, "y": y, "model_id": model_id}
+    try:
+        job = runner.submit("train", body, owner="tests")
+        wait_for(lambda: runner.get(job["id"])["phase"] == "fitting")
+        runner.cancel(job["id"])
+        # a fit of this size runs for minutes; the job ends at the next one-second checkpoint instead
+        cancelled = wait_for(lambda: (j := runner.get(job["id"]))["status"] != RUNNING and j, timeout=60)
+        assert cancelled["status"] == CANCELLED and cancelled["version"] is None
+        with pytest.raises(ModelNotFound):
+            service.get_model(model_id)
+    finally:
+        runner.stop()

@@ -6,7 +6,7 @@ import pytest
 from bench.loadtest import Target, cleanup, run_load, verify
 from tests.conftest import ARTIFACT_BUCKET, AUTH_HEADERS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
 def test_short_mixed_load_loses_nothing(rest_server, grpc_server_process, s3_client):

@@ -450,6 +450,7 @@ def test_registry_view_is_served_stale_while_refreshing_in_the_background():
 
 
 @pytest.mark.integration
+@pytest.mark.reliability
 def test_concurrent_retrains_from_two_processes_lose_no_version(service, settings, iris):
     X, y = iris
     other_process = ModelService(settings)  # a second front end: its own client, cache and pools

@@ -1,0 +1,124 @@
+"""Every fit runs in a child process of its own, so that it can be stopped.
+
+A thread running ``estimator.fit`` cannot be interrupted; a process can. In a child process a fit
+
+- has a time limit (``MLSERVICE_TRAINING_TIME_LIMIT_SECONDS``): past it the child is killed and the
+  training fails with a clear message, before anything is registered;
+- can be cancelled mid-fit: the caller's checkpoint (an asynchronous job's cancel check) runs about
+  once a second while it fits;
+- can crash, or be killed by the kernel's out-of-memory killer, without taking the REST or gRPC
+  process with it.
+
+Children are forked by a forkserver (``multiprocessing``) that has imported scikit-learn once, so a
+fit starts in milliseconds and never inherits the front end's threads (gunicorn, gRPC) or their locks.
+``pebble`` runs the function in the child and carries its result, exception or abnormal end back. A
+fit child whose front end is killed (SIGKILL, out of memory) dies with it instead of running on.
+
+Processes that call the core directly need the usual ``if __name__ == "__main__":`` guard in their
+main script, as with any ``multiprocessing`` code that does not fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing import forkserver
+from typing import Any
+
+from pebble import ProcessExpired, ProcessFuture, concurrent
+
+from errors import TrainingLimitExceeded
+from training import FitOutcome, fit_and_evaluate
+
+CHECKPOINT_SECONDS = 1.0
+
+CONTEXT = multiprocessing.get_context("forkserver")
+# imported once in the forkserver, so each fit child starts with scikit-learn, pandas and the catalogue loaded
+CONTEXT.set_forkserver_preload(["__main__", "training", "catalogue", "fitting"])
+
+
+def _die_with(front_end_pid: int) -> None:
+    """Kill this fit process as soon as the front end that asked for it is gone.
+
+    The fit's parent is the forkserver, and the forkserver outlives the front end as long as the fit
+    lives (the fit holds the forkserver's liveness pipe), so the kernel's parent-death signal cannot
+    do this. A pidfd of the front end becomes readable when that process ends.
+    """
+    try:
+        pidfd = os.pidfd_open(front_end_pid)
+    except ProcessLookupError:  # gone before the fit even started
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3 or newer: the fit cannot watch its front end
+        return
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="front-end-watch", daemon=True).start()
+
+
+# pebble 5.2 reads the start-method context from `context` (its type stubs say `mp_context`, which it ignores)
+@concurrent.process(context=CONTEXT, name="mlservice-fit")
+def _fit_in_child(  # pylint: disable=too-many-arguments
+    front_end_pid: int, estimator: Any, X: Any, y: Any, task: str, test_size: float, random_state: int | None
+) -> FitOutcome:
+    _die_with(front_end_pid)
+    return fit_and_evaluate(estimator, X, y, task, test_size=test_size, random_state=random_state)
+
+
+def warm_up() -> None:
+    """Start the forkserver (importing scikit-learn there) in the background, so the first fit is quick."""
+    threading.Thread(target=forkserver.ensure_running, name="fit-forkserver-start", daemon=True).start()
+
+
+def fit_in_child(  # pylint: disable=too-many-arguments,no-member  # pebble's decorator returns a ProcessFuture
+    estimator: Any,
+    X: Any,
+    y: Any,
+    task: str,
+    *,
+    test_size: float,
+    random_state: int | None,
+    time_limit: float,
+    checkpoint: Callable[[], None] | None = None,
+) -> FitOutcome:
+    """``training.fit_and_evaluate`` in a child process, stopped after ``time_limit`` seconds.
+
+    Args:
+        checkpoint: called about every second while the child fits; whatever it raises (``Cancelled``)
+            stops the child and propagates.
+
+    Raises:
+        TrainingLimitExceeded: the time limit passed, or the child ended abnormally (killed, out of memory).
+        InvalidInput: the estimator refused the data (raised in the child, carried back).
+    """
+    future: ProcessFuture = _fit_in_child(os.getpid(), estimator, X, y, task, test_size, random_state)
+    deadline = time.monotonic() + time_limit
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TrainingLimitExceeded(
+                    f"Training stopped: it ran longer than the time limit of {time_limit:g} s. Use fewer rows, "
+                    "a smaller model (fewer estimators, shallower trees) or ask for a longer limit"
+                )
+            try:
+                return future.result(timeout=min(CHECKPOINT_SECONDS, remaining))
+            except FutureTimeout:
+                if checkpoint is not None:
+                    checkpoint()
+    except ProcessExpired as exc:
+        raise TrainingLimitExceeded(
+            f"Training stopped: the fitting process ended abnormally (exit code {exc.exitcode}), most likely "
+            "out of memory. Use fewer rows or a smaller model"
+        ) from None
+    finally:
+        if not future.done():
+            future.cancel()  # pebble stops the child: SIGTERM, then SIGKILL
