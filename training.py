@@ -162,25 +162,49 @@ class FitOutcome:  # pylint: disable=too-many-instance-attributes
     evaluate_seconds: float
 
 
-def fit_and_evaluate(  # pylint: disable=too-many-arguments
-    estimator: Any, X: Any, y: np.ndarray, task: str, *, test_size: float, random_state: int | None
-) -> FitOutcome:
-    """Split off a (stratified) holdout when the data allows it, fit on the rest, and score.
+def holdout_rows(y: np.ndarray, task: str, test_size: float, random_state: int | None) -> tuple[np.ndarray, int] | None:
+    """The row order with the training rows first and the (stratified) hold-out rows last, exactly the
+    rows ``train_test_split`` would pick, and the number of training rows; None when the data is too
+    small to hold rows out."""
+    if not holdout_possible(y, task, test_size):
+        return None
+    train, held_out = train_test_split(
+        np.arange(len(y)), test_size=test_size, random_state=random_state,
+        stratify=y if task == CLASSIFICATION else None,
+    )  # fmt: skip
+    return np.concatenate([train, held_out]), len(train)
 
-    Runs in the fit process (``fitting.py``); everything it returns is pickled back.
+
+def fit_and_evaluate(  # pylint: disable=too-many-arguments
+    estimator: Any,
+    X: Any,
+    y: np.ndarray,
+    task: str,
+    *,
+    test_size: float,
+    random_state: int | None,
+    n_train: int | None = None,
+) -> FitOutcome:
+    """Split off a (stratified) hold-out when the data allows it, fit on the rest, and score.
+
+    Runs in the fit process (``fitting.py``); everything it returns is pickled back. With ``n_train``
+    the rows come already ordered by ``holdout_rows`` (training rows first), so the split is two
+    views and copies nothing; ``n_train == len(y)`` means there is no hold-out.
 
     Raises:
         InvalidInput: the estimator refused the data (scikit-learn's ValueError) or ran out of memory.
     """
     started = time.perf_counter()
-    if holdout_possible(y, task, test_size):
+    if n_train is not None:
+        held_out = n_train < len(y)
+        X_train, X_eval = (X[:n_train], X[n_train:]) if held_out else (X, X)
+        y_train, y_eval = (y[:n_train], y[n_train:]) if held_out else (y, y)
+    elif held_out := holdout_possible(y, task, test_size):
         X_train, X_eval, y_train, y_eval = train_test_split(
             X, y, test_size=test_size, random_state=random_state, stratify=y if task == CLASSIFICATION else None
         )
-        evaluation = "holdout"
     else:
         X_train, X_eval, y_train, y_eval = X, X, y, y
-        evaluation = "train"
     try:
         estimator.fit(X_train, y_train)
     except (ValueError, MemoryError) as exc:
@@ -190,7 +214,7 @@ def fit_and_evaluate(  # pylint: disable=too-many-arguments
     return FitOutcome(
         estimator,
         scores,
-        evaluation,
+        "holdout" if held_out else "train",
         n_train=len(y_train),
         n_eval=len(y_eval),
         fit_seconds=fitted - started,

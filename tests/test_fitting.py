@@ -20,9 +20,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from errors import Cancelled, InvalidInput, TrainingLimitExceeded
-from fitting import fit_in_child
+from fitting import SharedArray, fit_in_child
 from tests.conftest import ROOT, base_env
 from tests.fit_probes import PidProbe, Refuser, SelfKiller, Sleeper
+from training import fit_and_evaluate
 
 pytestmark = pytest.mark.reliability
 
@@ -118,3 +119,16 @@ def test_a_fit_dies_with_its_front_end(tmp_path: Path):
         finally:
             if front_end.poll() is None:
                 front_end.kill()
+
+
+def test_a_large_array_reaches_the_fit_through_shared_memory_unchanged():
+    rng = np.random.default_rng(3)
+    X_big = rng.normal(size=(20_000, 10))  # 1.6 MB: over SharedArray.MIN_BYTES
+    y_big = (X_big[:, 0] + 0.1 * rng.normal(size=20_000) > 0).astype(np.int64)
+    assert X_big.nbytes >= SharedArray.MIN_BYTES
+    shared = fit_in_child(LogisticRegression(), X_big, y_big, "classification", test_size=0.2, random_state=0,
+                          time_limit=120)  # fmt: skip
+    local = fit_and_evaluate(LogisticRegression(), X_big, y_big, "classification", test_size=0.2, random_state=0)
+    np.testing.assert_array_equal(shared.estimator.coef_, local.estimator.coef_)
+    assert shared.scores == local.scores
+    np.testing.assert_array_equal(X_big, np.random.default_rng(3).normal(size=(20_000, 10)))  # left untouched
