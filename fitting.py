@@ -7,7 +7,7 @@ A thread running ``estimator.fit`` cannot be interrupted; a process can. In a ch
 - can be cancelled mid-fit: the caller's checkpoint (an asynchronous job's cancel check) runs about
   once a second while it fits;
 - can crash, or be killed by the kernel's out-of-memory killer, without taking the REST or gRPC
-  process with it.
+  process with it; it raises its own out-of-memory score, so that the kernel picks it first.
 
 Children are forked by a forkserver (``multiprocessing``) that has imported scikit-learn once, so a
 fit starts in milliseconds and never inherits the front end's threads (gunicorn, gRPC) or their locks.
@@ -20,6 +20,7 @@ main script, as with any ``multiprocessing`` code that does not fork.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing import forkserver, reduction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,7 @@ from errors import TrainingLimitExceeded
 from training import FitOutcome, fit_and_evaluate, holdout_rows
 
 CHECKPOINT_SECONDS = 1.0
+OOM_SCORE_ADJ = 500  # of -1000..1000: the fit, not the REST/gRPC process, is killed when memory runs out
 
 CONTEXT = multiprocessing.get_context("forkserver")
 # imported once in the forkserver, so each fit child starts with scikit-learn, pandas and the catalogue loaded
@@ -73,11 +76,19 @@ def _die_with(front_end_pid: int) -> None:
 
 
 # pebble 5.2 reads the start-method context from `context` (its type stubs say `mp_context`, which it ignores)
+def _first_to_go_when_memory_runs_out() -> None:
+    """Make the kernel's out-of-memory killer pick this fit before the front end (Linux; raising
+    one's own score needs no privilege)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ), encoding="ascii")
+
+
 @concurrent.process(context=CONTEXT, name="mlservice-fit")
 def _fit_in_child(  # pylint: disable=too-many-arguments
     front_end_pid: int, estimator: Any, X: Any, y: Any, task: str, split: dict[str, Any]
 ) -> FitOutcome:
     _die_with(front_end_pid)
+    _first_to_go_when_memory_runs_out()
     return fit_and_evaluate(estimator, X, y, task, **split)
 
 

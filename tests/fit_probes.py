@@ -20,6 +20,7 @@ class PidProbe(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.pid_, self.ppid_ = os.getpid(), os.getppid()
+        self.oom_score_adj_ = int(Path("/proc/self/oom_score_adj").read_text(encoding="ascii"))
         return self
 
     def predict(self, X):

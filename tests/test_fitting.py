@@ -58,6 +58,8 @@ def test_a_fit_comes_back_fitted_and_scored_from_a_forkserver_child():
     assert outcome.estimator.pid_ != os.getpid()
     # forked by the forkserver, never by the (multi-threaded) front end itself
     assert outcome.estimator.ppid_ != os.getpid()
+    # when memory runs out, the kernel kills the fit rather than the front end
+    assert outcome.estimator.oom_score_adj_ > int(Path("/proc/self/oom_score_adj").read_text(encoding="ascii"))
     assert outcome.evaluation == "holdout" and (outcome.n_train, outcome.n_eval) == (48, 12)
 
     real = fit(LogisticRegression())
