@@ -25,6 +25,7 @@ import posixpath
 import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from botocore.exceptions import BotoCoreError
 from fsspec.implementations.local import LocalFileSystem
 
 from errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
+from training import check_name_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +109,8 @@ def _check_header(header: list[str], max_columns: int | None) -> None:
         raise PayloadTooLarge(f"the dataset has {len(header)} columns; the limit is {max_columns}")
     if any(not column.strip() for column in header):
         raise InvalidInput("malformed CSV: the header has an empty column name")
-    duplicates = sorted({column for column in header if header.count(column) > 1})
+    check_name_lengths("header", header, what="column name")
+    duplicates = sorted(column for column, count in Counter(header).items() if count > 1)
     if duplicates:
         raise InvalidInput(f"duplicate column names in the header: {', '.join(duplicates)}")
     if all(_is_number(column) for column in header):

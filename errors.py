@@ -4,11 +4,20 @@ Each front end maps them once: ``app.py`` to HTTP status codes, ``grpc_server.py
 codes. Messages are written for the user and never carry tracebacks, hosts or credentials.
 """
 
+# Messages may quote what the user sent (an unknown model_type, a column name); whatever was sent,
+# an error message stays this short, so no endpoint reflects a large input back.
+MAX_MESSAGE_CHARS = 2000
+
 
 class ServiceError(Exception):
     """Base of every error the service reports to its users."""
 
     def __init__(self, message: str):
+        if len(message) > MAX_MESSAGE_CHARS:  # keep both ends: what was wrong, and what to do
+            kept = MAX_MESSAGE_CHARS - 60  # room for the marker
+            head = kept * 2 // 3
+            cut = f" [... {len(message) - kept:,} characters left out ...] "
+            message = message[:head] + cut + message[len(message) - (kept - head) :]
         super().__init__(message)
         self.message = message
 

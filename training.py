@@ -60,6 +60,17 @@ def as_feature_matrix(X: Any, settings: Settings, field_name: str = "X") -> np.n
     return matrix
 
 
+MAX_NAME_CHARS = 200  # column names, class labels, dataset references: stored in MLflow and the model
+
+
+def check_name_lengths(field: str, names: Any, what: str = "name") -> None:
+    """Refuse an overlong name (or list of names): they are stored as MLflow tags and in the model."""
+    for index, name in enumerate([names] if isinstance(names, str) else names or []):
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            where = field if isinstance(names, str) else f"{field}[{index}]"
+            raise InvalidInput(f"{where}: a {what} of {len(name):,} characters; the limit is {MAX_NAME_CHARS}")
+
+
 def as_targets(y: Any, n_rows: int, task: str) -> np.ndarray:
     """Validate the target vector for the task: labels (int or str) or finite numbers."""
     if y is None or len(y) == 0:
@@ -78,6 +89,7 @@ def as_targets(y: Any, n_rows: int, task: str) -> np.ndarray:
     if kinds <= {int, bool, np.int32, np.int64}:
         targets = np.asarray(y, dtype=np.int64)
     elif kinds <= {str}:
+        check_name_lengths("y", y, what="class label")
         targets = np.asarray(y, dtype=object).astype(str)
     elif kinds <= {float, int}:
         values = np.asarray(y, dtype=np.float64)
@@ -362,6 +374,8 @@ class TrainingData:  # pylint: disable=too-many-instance-attributes
         for name in ("feature_names", "features"):
             if not _is_string_list_or_none(getattr(self, name)):
                 raise InvalidInput(f"{name} must be a list of strings")
+        for name in ("dataset", "target", "feature_names", "features"):
+            check_name_lengths(name, getattr(self, name))
         if self.y is not None and not isinstance(self.y, (list, tuple, np.ndarray)):
             raise InvalidInput("y must be a list of targets, one per row of X")
         if not isinstance(self.impute, bool):

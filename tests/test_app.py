@@ -212,3 +212,31 @@ def test_swagger_documents_every_endpoint(client):
             if method != "parameters":
                 assert operation.get("summary"), f"{method.upper()} {path} has no one-line docstring"
     assert client.get("/").status_code == 200  # Swagger UI
+
+
+LONG = "x" * 100_000
+IRIS_LIKE = {"X": [[1.0, 2.0], [2.0, 1.0], [1.5, 2.5], [2.5, 1.5]], "y": [0, 1, 0, 1]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "fragment"),
+    [
+        ("post", "/models/train", {"model_type": LONG, **IRIS_LIKE}, "Unknown model_type"),
+        ("post", "/models/train", {"model_type": "knn", "feature_names": ["a", LONG], **IRIS_LIKE},
+         "feature_names[1]: a name of 100,000 characters; the limit is 200"),
+        ("post", "/models/train", {"model_type": "knn", "dataset": LONG, "target": "y"}, "dataset: a name of 100,000"),
+        ("post", "/models/train", {"model_type": "knn", "dataset": "d", "target": LONG}, "target: a name of 100,000"),
+        ("post", "/models/train", {"model_type": "knn", "dataset": "d", "target": "y", "features": [LONG]},
+         "features[0]"),
+        ("post", "/models/train", {"model_type": "knn", "X": IRIS_LIKE["X"], "y": ["a", "b", "a", LONG]},
+         "y[3]: a class label of 100,000 characters"),
+        ("post", "/models/train", {"model_type": "knn", "params": {LONG: 1}, **IRIS_LIKE}, "characters left out"),
+        ("post", "/models/train", {"model_type": "knn", "params": {"weights": LONG}, **IRIS_LIKE}, "weights"),
+        ("get", f"/models/{'m' * 3000}", None, "not found"),
+    ],
+)  # fmt: skip
+def test_long_strings_are_refused_without_being_echoed_back(client, method, path, body, fragment):
+    response = getattr(client, method)(path, json=body) if body is not None else getattr(client, method)(path)
+    assert 400 <= response.status_code < 500, response.status_code
+    assert fragment in response.json["message"]
+    assert len(response.get_data()) < 4000  # the 100,000 characters are not reflected

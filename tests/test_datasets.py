@@ -171,6 +171,7 @@ def test_stored_object_is_at_dvc_path_with_its_md5(store, backend):
         (b"a,,c\n1,2,3\n", "empty column name"),
         (b"5.1,3.5,0\n4.9,3.0,1\n", "header naming the columns"),
         (b"a,b\n\xff\xfe,1\n", "not UTF-8"),
+        (b"a," + b"b" * 5000 + b"\n1,2\n", r"header\[1\]: a column name of 5,000 characters; the limit is 200"),
     ],
 )
 def test_bad_csv_is_invalid_input_and_stores_nothing(tmp_path, data, message):

@@ -6,6 +6,7 @@ import pytest
 import app
 import grpc_server
 from errors import (
+    MAX_MESSAGE_CHARS,
     Conflict,
     DatasetNotFound,
     InUse,
@@ -13,6 +14,7 @@ from errors import (
     ModelNotFound,
     PayloadTooLarge,
     ServiceError,
+    TrainingLimitExceeded,
     Unavailable,
 )
 
@@ -27,9 +29,19 @@ from errors import (
         (Conflict("x"), 409, grpc.StatusCode.ALREADY_EXISTS),
         (InUse("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (Unavailable("x"), 503, grpc.StatusCode.UNAVAILABLE),
+        (TrainingLimitExceeded("x"), 422, grpc.StatusCode.RESOURCE_EXHAUSTED),
         (ServiceError("x"), 500, grpc.StatusCode.INTERNAL),
     ],
 )
 def test_exception_maps_to_http_and_grpc_codes(error, http_status, grpc_code):
     assert app.http_status_for(error) == http_status
     assert grpc_server.status_code_for(error) == grpc_code
+
+
+def test_a_message_quoting_a_huge_input_stays_short():
+    error = InvalidInput(f"Unknown model_type '{'x' * 1_000_000}'; choose one of: knn, svc")
+    assert len(error.message) <= MAX_MESSAGE_CHARS
+    assert error.message.startswith("Unknown model_type 'xxx") and error.message.endswith("'; choose one of: knn, svc")
+    assert "characters left out" in error.message
+    assert str(error) == error.message
+    assert InvalidInput("short").message == "short"

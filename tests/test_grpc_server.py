@@ -215,11 +215,31 @@ def test_string_labels_and_regression_targets(stub, iris):
     ],
 )
 def test_bad_requests_get_clear_status_codes(stub, rpc, request_message, code, fragment):
+    _refused(stub, rpc, request_message, code, fragment)
+
+
+@pytest.mark.parametrize(
+    ("request_message", "fragment"),
+    [
+        (app_pb2.TrainRequest(model_type="x" * 100_000, X=features([[1.0], [2.0]]), y=[0, 1]), "Unknown model_type"),
+        (app_pb2.TrainRequest(model_type="knn", X=features([[1.0], [2.0]]), y_labels=["a", "b" * 100_000]),
+         "y[1]: a class label of 100,000 characters"),
+        (app_pb2.TrainRequest(model_type="knn", X=features([[1.0], [2.0]]), y=[0, 1], feature_names=["f" * 100_000]),
+         "feature_names[0]"),
+    ],
+)  # fmt: skip
+def test_long_strings_are_refused_without_being_echoed_back(stub, request_message, fragment):
+    details = _refused(stub, "TrainModel", request_message, grpc.StatusCode.INVALID_ARGUMENT, fragment)
+    assert len(details) < 4000
+
+
+def _refused(stub, rpc, request_message, code, fragment) -> str:
     with pytest.raises(grpc.RpcError) as failure:
         getattr(stub, rpc)(request_message)
     assert failure.value.code() == code
     assert fragment in failure.value.details()
     assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"  # still serving
+    return failure.value.details()
 
 
 def test_wrong_feature_count_at_predict(stub, iris):
