@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException
 
 from api_fields import AnyValue, NullableList, NullableString
 from auth import PUBLIC_PATHS, init_auth
@@ -473,6 +474,12 @@ def create_app(settings: Settings | None = None, service=None) -> Flask:
     @api.errorhandler(ServiceError)
     def handle_service_error(exc: ServiceError):
         return {"message": exc.message}, http_status_for(exc)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):
+        # URLs outside the API (and errors raised before it) answer JSON like the API, never an HTML
+        # page; the message is werkzeug's fixed text, so nothing of the request is reflected
+        return {"message": exc.description or exc.name}, exc.code or 500
 
     runner = JobRunner.from_settings(service, settings).start()
     app.extensions["mlservice_jobs"] = runner

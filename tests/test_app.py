@@ -240,3 +240,27 @@ def test_long_strings_are_refused_without_being_echoed_back(client, method, path
     assert 400 <= response.status_code < 500, response.status_code
     assert fragment in response.json["message"]
     assert len(response.get_data()) < 4000  # the 100,000 characters are not reflected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no-such-endpoint/<script>alert(1)</script>",
+        "/models/<script>alert(1)</script>",
+        "/models/<script>/predict",
+        "/metrics/<img src=x onerror=alert(1)>",
+        "/jobs/<script>",
+        "/datasets/<script>",
+        "/swagger.json?x=<script>alert(1)</script>",
+        "/models?<script>=1",
+    ],
+)
+def test_no_response_reflects_markup_as_html_and_errors_are_json(client, path):
+    """Input may be quoted in a JSON message ("Model '<script>' not found"), but never in an HTML page:
+    every answer, to a browser too, is JSON that the browser may not sniff into HTML."""
+    for accept in ("text/html", "application/json"):
+        response = client.get(path, headers={"Accept": accept})
+        assert response.content_type.startswith("application/json"), (path, response.status_code)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        if response.status_code >= 400:
+            assert response.json["message"]
