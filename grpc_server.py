@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 import app_pb2
 import app_pb2_grpc
 from errors import (
+    Cancelled,
     Conflict,
     InUse,
     InvalidInput,
@@ -54,8 +55,20 @@ STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (InUse, grpc.StatusCode.FAILED_PRECONDITION),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (TrainingLimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Cancelled, grpc.StatusCode.CANCELLED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
+
+
+def stop_when_abandoned(context: grpc.ServicerContext) -> Callable[[str, float], None]:
+    """A training progress callback that stops the training (and kills its fit) once the client has
+    gone: its deadline passed, it cancelled, or it disconnected. Nothing is registered then."""
+
+    def progress(_phase: str, _fraction: float) -> None:
+        if not context.is_active():
+            raise Cancelled("the client is gone (deadline passed or cancelled); training stopped")
+
+    return progress
 
 
 def status_code_for(error: ServiceError) -> grpc.StatusCode:
@@ -366,7 +379,10 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     @translate_errors
     def TrainModel(self, request, context):
         result = self.service.train_model(
-            request.model_type, model_id=request.model_id or None, **training_options(request)
+            request.model_type,
+            model_id=request.model_id or None,
+            progress=stop_when_abandoned(context),
+            **training_options(request),
         )
         return app_pb2.TrainResponse(
             model_id=result["model_id"],
@@ -399,7 +415,9 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
 
     @translate_errors
     def RetrainModel(self, request, context):
-        result = self.service.retrain_model(request.model_id, **training_options(request))
+        result = self.service.retrain_model(
+            request.model_id, progress=stop_when_abandoned(context), **training_options(request)
+        )
         return app_pb2.RetrainResponse(
             metrics=result["metrics"],
             model_id=result["model_id"],

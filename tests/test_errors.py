@@ -7,6 +7,7 @@ import app
 import grpc_server
 from errors import (
     MAX_MESSAGE_CHARS,
+    Cancelled,
     Conflict,
     DatasetNotFound,
     InUse,
@@ -36,6 +37,10 @@ from errors import (
 def test_exception_maps_to_http_and_grpc_codes(error, http_status, grpc_code):
     assert app.http_status_for(error) == http_status
     assert grpc_server.status_code_for(error) == grpc_code
+
+
+def test_a_training_stopped_because_the_grpc_client_left_is_cancelled():
+    assert grpc_server.status_code_for(Cancelled("the client is gone")) == grpc.StatusCode.CANCELLED
 
 
 def test_a_message_quoting_a_huge_input_stays_short():

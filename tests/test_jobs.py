@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
+import psutil
 import pytest
 import requests
 
@@ -284,3 +285,37 @@ def test_cancelling_a_job_stops_its_fit_at_once(settings, service):
             service.get_model(model_id)
     finally:
         runner.stop()
+
+
+def fit_processes(front: FrontEnd) -> list[psutil.Process]:
+    """The fit processes working for a front end: children of the forkserver it started."""
+    descendants = psutil.Process(front.process.pid).children(recursive=True)
+    forkservers = {p.pid for p in descendants if "forkserver" in " ".join(p.cmdline())}
+    return [p for p in descendants if p.ppid() in forkservers and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.integration
+@pytest.mark.reliability
+def test_a_grpc_client_that_gives_up_stops_its_training(settings, log_dir):
+    X, y = slow_training_data()
+    port = free_port()
+    front = FrontEnd("grpc", port, service_env(settings, MLSERVICE_GRPC_PORT=str(port)), log_dir).start_and_wait()
+    model_id = f"abandoned-{port}"
+    request = app_pb2.TrainRequest(model_type="random_forest", model_id=model_id, params={"n_estimators": "5000"},
+                                   X=[app_pb2.FeatureArray(features=row) for row in X], y=y)  # fmt: skip
+    try:
+        with grpc.insecure_channel(front.url) as channel:
+            stub = app_pb2_grpc.MLServiceStub(channel)
+            call = stub.TrainModel.future(request, timeout=8)
+            fitting_now = wait_for(lambda: fit_processes(front), timeout=60)  # the fit has started
+            with pytest.raises(grpc.RpcError) as gone:
+                call.result()
+            assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            # a 5,000-tree forest runs for minutes: the server kills the fit at its next checkpoint
+            psutil.wait_procs(fitting_now, timeout=30)
+            assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in fitting_now)
+            with pytest.raises(grpc.RpcError) as missing:
+                stub.GetModel(app_pb2.ModelId(model_id=model_id))
+            assert missing.value.code() == grpc.StatusCode.NOT_FOUND  # nothing was registered
+    finally:
+        front.stop()
