@@ -109,12 +109,16 @@ class SharedArray:
     def __init__(self, array: np.ndarray, order: np.ndarray | None = None):
         self.shape, self.dtype, self.nbytes = array.shape, array.dtype.str, array.nbytes
         self.fd = os.memfd_create("mlservice-fit-data", os.MFD_CLOEXEC)
-        with open(self.fd, "wb", closefd=False) as file:
-            if order is None:
-                file.write(memoryview(np.ascontiguousarray(array)).cast("B"))
-            else:  # in chunks: reordering the whole array at once would be another full copy
-                for start in range(0, len(order), self.CHUNK_ROWS):
-                    file.write(memoryview(array[order[start : start + self.CHUNK_ROWS]]).cast("B"))
+        try:
+            with open(self.fd, "wb", closefd=False) as file:
+                if order is None:
+                    file.write(memoryview(np.ascontiguousarray(array)).cast("B"))
+                else:  # in chunks: reordering the whole array at once would be another full copy
+                    for start in range(0, len(order), self.CHUNK_ROWS):
+                        file.write(memoryview(array[order[start : start + self.CHUNK_ROWS]]).cast("B"))
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     @classmethod
     def suits(cls, value: Any) -> bool:
@@ -174,9 +178,13 @@ def fit_in_child(  # pylint: disable=too-many-arguments,no-member  # pebble's de
     shared: SharedArray | None = None
     if SharedArray.suits(X) and isinstance(y, np.ndarray):
         holdout = holdout_rows(y, task, test_size, random_state)
-        order, split["n_train"] = holdout if holdout is not None else (None, len(y))
-        shared = SharedArray(X, order)
-        X, y = shared, (y if order is None else y[order])
+        order, n_train = holdout if holdout is not None else (None, len(y))
+        try:
+            shared = SharedArray(X, order)
+        except OSError:  # no room for the memory file: the data goes through the pipe instead
+            shared = None
+        else:
+            X, y, split["n_train"] = shared, (y if order is None else y[order]), n_train
     try:
         future: ProcessFuture = _fit_in_child(os.getpid(), estimator, X, y, task, split)
     finally:  # the forkserver has passed the descriptor on by now

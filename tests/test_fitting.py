@@ -134,3 +134,18 @@ def test_a_large_array_reaches_the_fit_through_shared_memory_unchanged():
     np.testing.assert_array_equal(shared.estimator.coef_, local.estimator.coef_)
     assert shared.scores == local.scores
     np.testing.assert_array_equal(X_big, np.random.default_rng(3).normal(size=(20_000, 10)))  # left untouched
+
+
+def test_without_room_for_the_memory_file_the_data_goes_through_the_pipe(monkeypatch: pytest.MonkeyPatch):
+    def no_room(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "memfd_create", no_room)
+    rng = np.random.default_rng(4)
+    X_big = rng.normal(size=(20_000, 10))
+    y_big = (X_big[:, 0] > 0).astype(np.int64)
+    piped = fit_in_child(LogisticRegression(), X_big, y_big, "classification", test_size=0.2, random_state=0,
+                         time_limit=120)  # fmt: skip
+    local = fit_and_evaluate(LogisticRegression(), X_big, y_big, "classification", test_size=0.2, random_state=0)
+    np.testing.assert_array_equal(piped.estimator.coef_, local.estimator.coef_)
+    assert piped.n_train == local.n_train == 16_000
