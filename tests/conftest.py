@@ -59,6 +59,17 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, process: su
     raise TimeoutError(f"{what} not ready after {timeout} s")
 
 
+def wait_for(check, timeout: float = 120, every: float = 0.2):
+    """Poll until check() returns something truthy (bounded; not a speed assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError("condition not reached")
+
+
 def http_ok(url: str) -> Callable[[], bool]:
     """A check that url answers 200."""
     return lambda: requests.get(url, timeout=1).status_code == 200

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from errors import Cancelled, InvalidInput, TrainingLimitExceeded
 from fitting import SharedArray, fit_in_child
-from tests.conftest import ROOT, base_env
+from tests.conftest import ROOT, base_env, wait_for
 from tests.fit_probes import PidProbe, Refuser, SelfKiller, Sleeper
 from training import fit_and_evaluate
 
@@ -34,16 +33,6 @@ Y = (X[:, 0] > 0).astype(int)
 def fit(estimator, **options):
     options.setdefault("time_limit", 60)
     return fit_in_child(estimator, X, Y, "classification", test_size=0.2, random_state=0, **options)
-
-
-def wait_for(check, timeout: float = 60, every: float = 0.05):
-    """Poll until check() is truthy (bounded; not a speed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(every)
-    raise TimeoutError("condition not reached")
 
 
 def gone(pid: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -20,18 +19,7 @@ import app_pb2_grpc
 from errors import InvalidInput, ModelNotFound
 from grpc_server import build_server
 from jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobRunner, JobStore, jobs
-from tests.conftest import AUTH_HEADERS, FrontEnd, free_port, service_env
-
-
-def wait_for(check, timeout: float = 120, every: float = 0.2):
-    """Poll until check() returns something truthy (bounded; not a speed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError("condition not reached")
+from tests.conftest import AUTH_HEADERS, FrontEnd, free_port, service_env, wait_for
 
 
 class StubCore:

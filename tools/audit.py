@@ -108,8 +108,7 @@ def run_pip_audit(requirements: Path, service: str) -> dict:
     except json.JSONDecodeError:
         if "ConnectionError" in result.stderr:
             reason = f"the {service} vulnerability database cannot be connected to"
-            names = [line.split("==")[0] for line in requirements.read_text().splitlines() if "==" in line]
-            return {"dependencies": [{"name": name, "skip_reason": reason} for name in names]}
+            return {"dependencies": [{"name": name, "skip_reason": reason} for name in pins(requirements)]}
         raise SystemExit(f"pip-audit gave no report (exit {result.returncode}):\n{result.stderr[-2000:]}") from None
 
 
