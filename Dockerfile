@@ -34,8 +34,8 @@ RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
-# .dockerignore is an allow-list: only the top-level *.py (including the checked-in app_pb2*.py,
-# never regenerated here), app.proto, docker/ and .streamlit/ (when present) reach this COPY.
+# .dockerignore is an allow-list: only the top-level entry points (including the checked-in app_pb2*.py,
+# never regenerated here), the mlservice/ package, app.proto, docker/ and .streamlit/ reach this COPY.
 # Files stay root-owned: the service user can read its code but not change it.
 COPY . /app/
 RUN chmod 0755 /app/docker/entrypoint.sh /app/docker/healthcheck.py

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null |
 DOCKER_USERNAME ?= mlservice
 IMAGE := $(DOCKER_USERNAME)/mlservice
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
-PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) tests tools
+PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench data
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
 
 .PHONY: help install system-deps run test test-reliability lint audit proto proto-check lock bench bench-quick load \
@@ -38,7 +38,7 @@ lock: | $(POETRY) ## re-resolve poetry.lock after editing pyproject.toml
 	$(TOOLS)/poetry/bin/python tools/lock.py
 
 run: install ## run everything natively on the embedded default (MLflow 5002, REST 5000, gRPC 50051)
-	$(BIN)/python run_local.py
+	$(BIN)/python -m mlservice.launcher
 
 test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC processes
 	$(BIN)/python -m pytest

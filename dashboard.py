@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard_client import (
+from mlservice.dashboard.client import (
     CLASSIFICATION,
     ApiClient,
     ApiError,

@@ -40,15 +40,13 @@ from mlflow.models import infer_signature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
-from datasets import DatasetStore, lineage, parse_csv, repo_datasets
-from errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
-from fitting import fit_in_child
-from fitting import warm_up as warm_up_fits
-from model_cache import LoadedModel, ModelCache
-from registry import json_tag, parse_json, registry_errors, utcnow
-from settings import Settings
-from training import (
+from mlservice.core.catalogue import CLASSIFICATION, MODEL_CLASSES, REGRESSION, ModelClass, coerce_params, jsonable
+from mlservice.core.datasets import DatasetStore, lineage, parse_csv, repo_datasets
+from mlservice.core.fitting import fit_in_child
+from mlservice.core.fitting import warm_up as warm_up_fits
+from mlservice.core.model_cache import LoadedModel, ModelCache
+from mlservice.core.registry import json_tag, parse_json, registry_errors, utcnow
+from mlservice.core.training import (
     TrainingData,
     as_feature_matrix,
     as_targets,
@@ -58,6 +56,8 @@ from training import (
     prediction_input,
     tabular_pipeline,
 )
+from mlservice.errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, ServiceError, Unavailable
+from mlservice.settings import Settings
 
 __all__ = ["MODEL_CLASSES", "ModelService", "as_feature_matrix", "coerce_params"]
 

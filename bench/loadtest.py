@@ -238,8 +238,8 @@ def cleanup(ledger: Ledger, target: Target) -> None:
 def main() -> int:
     """``make load``: start the stack, run the load, verify, report."""
     from bench.stack import running_stack  # pylint: disable=import-outside-toplevel
+    from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
     from models import STALE_FACTOR  # pylint: disable=import-outside-toplevel
-    from settings import Settings  # pylint: disable=import-outside-toplevel
     from tests.conftest import ARTIFACT_BUCKET, S3_KEY  # pylint: disable=import-outside-toplevel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

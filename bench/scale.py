@@ -89,8 +89,8 @@ def run_bare(rows: int, features: int) -> dict:
 def run_service(rows: int, features: int, tracking_uri: str) -> dict:
     """The core's training path: validation, split, fit, evaluation, MLflow run and registration."""
     from bench.stack import EXPERIMENT  # pylint: disable=import-outside-toplevel
+    from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
     from models import ModelService  # pylint: disable=import-outside-toplevel
-    from settings import Settings  # pylint: disable=import-outside-toplevel
 
     state_dir = tempfile.mkdtemp(prefix="bench-state-")  # the core's local files stay out of the repository
     service = ModelService(Settings(mlflow_tracking_uri=tracking_uri, experiment_name=EXPERIMENT, state_dir=state_dir))

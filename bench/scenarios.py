@@ -221,8 +221,8 @@ def in_process_references(tracking_uri: str, model_id: str) -> tuple[Any, Any]:
     """The served version as a bare estimator (MLflow's loader) and an in-process core over the stack."""
     import mlflow.sklearn  # pylint: disable=import-outside-toplevel
 
+    from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
     from models import ModelService  # pylint: disable=import-outside-toplevel
-    from settings import Settings  # pylint: disable=import-outside-toplevel
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # cosmetic: no progress bar on the terminal
     estimator = mlflow.sklearn.load_model(f"models:/{model_id}/1")
@@ -410,7 +410,7 @@ def cache_loads(stack: Stack, model_id: str) -> dict[str, Any]:
 
 def cache_settings() -> dict[str, Any]:
     """The cache's knobs as the service's Settings declares them (count and/or bytes)."""
-    from settings import Settings  # pylint: disable=import-outside-toplevel
+    from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
 
     fields = dict(Settings.model_fields)
     names = [name for name in fields if "cache" in name]

@@ -298,7 +298,7 @@ def state_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def settings(mlflow_server, service_database_url, state_dir, s3_endpoint):  # pylint: disable=redefined-outer-name
     """Settings pointing at the test MLflow server; predictions see other processes' changes at once."""
-    from settings import Settings  # pylint: disable=import-outside-toplevel
+    from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
 
     return Settings(
         mlflow_tracking_uri=mlflow_server,

@@ -23,10 +23,10 @@ from werkzeug.serving import make_server
 
 import app_pb2
 import app_pb2_grpc
-import auth
 from app import create_app
-from grpc_server import build_server
-from settings import Settings
+from mlservice.grpc.server import build_server
+from mlservice.identity import auth
+from mlservice.settings import Settings
 from tests.conftest import free_port
 from tests.github_stub import GitHubStub
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from dashboard_client import (
+from mlservice.dashboard.client import (
     ApiClient,
     ApiError,
     ApiUnavailable,

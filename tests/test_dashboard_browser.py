@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dashboard_client import ApiClient
+from mlservice.dashboard.client import ApiClient
 from tests.conftest import ROOT, ManagedProcess, base_env, free_port, http_ok, wait_until
 from tests.test_dashboard import IRIS_FEATURES, VIRGINICA, find_api_token
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datasets import DatasetNotFound, DatasetStore, dvc_file_text, lineage, object_path, repo_datasets
-from errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from mlservice.core.datasets import DatasetNotFound, DatasetStore, dvc_file_text, lineage, object_path, repo_datasets
+from mlservice.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from tests.conftest import ROOT, S3_KEY
 
 SMALL_CSV = b"x,y,flag,label\n1.5,2,true,a\n2.5,3,false,b\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datasets import DatasetStore, dvc_file_text, repo_datasets
+from mlservice.core.datasets import DatasetStore, dvc_file_text, repo_datasets
 from tests.conftest import ROOT, S3_KEY, base_env
 
 COMMITTED_FILES = [

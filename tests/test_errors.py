@@ -3,9 +3,7 @@
 import grpc
 import pytest
 
-import app
-import grpc_server
-from errors import (
+from mlservice.errors import (
     MAX_MESSAGE_CHARS,
     Cancelled,
     Conflict,
@@ -18,6 +16,8 @@ from errors import (
     TrainingLimitExceeded,
     Unavailable,
 )
+from mlservice.grpc import server as grpc_server
+from mlservice.rest import app
 
 
 @pytest.mark.parametrize(

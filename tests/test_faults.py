@@ -14,8 +14,8 @@ import pytest
 import app_pb2
 import app_pb2_grpc
 from app import create_app
-from errors import ModelNotFound, Unavailable
-from grpc_server import build_server
+from mlservice.errors import ModelNotFound, Unavailable
+from mlservice.grpc.server import build_server
 from models import ModelService
 from tests.conftest import (
     ARTIFACT_BUCKET,

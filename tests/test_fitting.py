@@ -18,11 +18,11 @@ import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from errors import Cancelled, InvalidInput, TrainingLimitExceeded
-from fitting import SharedArray, fit_in_child
+from mlservice.core.fitting import SharedArray, fit_in_child
+from mlservice.core.training import fit_and_evaluate
+from mlservice.errors import Cancelled, InvalidInput, TrainingLimitExceeded
 from tests.conftest import ROOT, base_env, wait_for
 from tests.fit_probes import PidProbe, Refuser, SelfKiller, Sleeper
-from training import fit_and_evaluate
 
 pytestmark = pytest.mark.reliability
 
@@ -91,7 +91,7 @@ def test_a_fit_dies_with_its_front_end(tmp_path: Path):
     pid_file = tmp_path / "pid"
     script = textwrap.dedent(f"""
         import numpy as np
-        from fitting import fit_in_child
+        from mlservice.core.fitting import fit_in_child
         from tests.fit_probes import Sleeper
 
         if __name__ == "__main__":

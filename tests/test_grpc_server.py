@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import app_pb2
 import app_pb2_grpc
-from grpc_server import build_server
+from mlservice.grpc.server import build_server
 from models import ModelService
 from tests.conftest import free_port
 

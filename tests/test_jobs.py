@@ -16,9 +16,9 @@ import requests
 
 import app_pb2
 import app_pb2_grpc
-from errors import InvalidInput, ModelNotFound
-from grpc_server import build_server
-from jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobRunner, JobStore, jobs
+from mlservice.errors import InvalidInput, ModelNotFound
+from mlservice.grpc.server import build_server
+from mlservice.jobs.runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobRunner, JobStore, jobs
 from tests.conftest import AUTH_HEADERS, FrontEnd, free_port, service_env, wait_for
 
 

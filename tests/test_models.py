@@ -13,12 +13,12 @@ import pytest
 from mlflow.protos import databricks_pb2
 
 import models
-from catalogue import jsonable
-from errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge
-from model_cache import LoadedModel, ModelCache
+from mlservice.core.catalogue import jsonable
+from mlservice.core.model_cache import LoadedModel, ModelCache
+from mlservice.core.training import as_targets, holdout_possible
+from mlservice.errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge
+from mlservice.settings import Settings
 from models import MODEL_CLASSES, ModelService, as_feature_matrix, coerce_params
-from settings import Settings
-from training import as_targets, holdout_possible
 
 # --- catalogue -------------------------------------------------------------------------------------
 

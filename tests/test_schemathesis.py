@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import create_app
-from auth import PUBLIC_PATHS
+from mlservice.identity.auth import PUBLIC_PATHS
 from tests.conftest import AUTH_HEADERS
 
 # What the issue asks for: no 5xx, documented status codes, documented bodies (and content types).

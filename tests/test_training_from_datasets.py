@@ -10,7 +10,7 @@ import sys
 import pytest
 from sklearn.datasets import load_iris
 
-from errors import DatasetNotFound, InUse, InvalidInput
+from mlservice.errors import DatasetNotFound, InUse, InvalidInput
 from models import ModelService
 from tests.conftest import ROOT
 

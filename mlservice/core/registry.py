@@ -15,8 +15,8 @@ from typing import Any
 import requests
 from mlflow.exceptions import MlflowException
 
-from catalogue import jsonable
-from errors import Conflict, ModelNotFound, Unavailable
+from mlservice.core.catalogue import jsonable
+from mlservice.errors import Conflict, ModelNotFound, Unavailable
 
 logger = logging.getLogger(__name__)
 

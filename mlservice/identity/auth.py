@@ -32,9 +32,9 @@ from flask import Flask, g, jsonify, redirect, request, session, url_for
 from flask_restx import Api, Namespace, Resource, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_fields import NullableString
-from database import aware, create_engine, create_tables, iso, utc_now
-from settings import Settings
+from mlservice.database import aware, create_engine, create_tables, iso, utc_now
+from mlservice.rest.fields import NullableString
+from mlservice.settings import Settings
 
 logger = logging.getLogger(__name__)
 

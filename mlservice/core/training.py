@@ -20,9 +20,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from catalogue import CLASSIFICATION, REGRESSION
-from errors import InvalidInput, PayloadTooLarge
-from settings import Settings
+from mlservice.core.catalogue import CLASSIFICATION, REGRESSION
+from mlservice.errors import InvalidInput, PayloadTooLarge
+from mlservice.settings import Settings
 
 # --------------------------------------------------------------------------------------------------
 # Request data

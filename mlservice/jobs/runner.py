@@ -30,9 +30,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from database import aware, create_engine, create_tables, iso, utc_now
-from errors import Cancelled, InvalidInput, NotFound, ServiceError
-from training import training_options
+from mlservice.core.training import training_options
+from mlservice.database import aware, create_engine, create_tables, iso, utc_now
+from mlservice.errors import Cancelled, InvalidInput, NotFound, ServiceError
 
 logger = logging.getLogger(__name__)
 

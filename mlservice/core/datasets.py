@@ -38,8 +38,8 @@ import yaml
 from botocore.exceptions import BotoCoreError
 from fsspec.implementations.local import LocalFileSystem
 
-from errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
-from training import check_name_lengths
+from mlservice.core.training import check_name_lengths
+from mlservice.errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
 
 logger = logging.getLogger(__name__)
 

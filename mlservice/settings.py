@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "MLSERVICE_S3_SECRET_ACCESS_KEY")
     )
     repo_root: Path = Field(
-        default=Path(__file__).resolve().parent,
+        default=Path(__file__).resolve().parent.parent,
         description="The project checkout whose data/*.dvc datasets are listed and trainable.",
     )
 

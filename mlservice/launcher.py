@@ -20,10 +20,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from auth import ensure_local_token
-from settings import Settings
+from mlservice.identity.auth import ensure_local_token
+from mlservice.settings import Settings
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 COLOURS = {"mlflow": "35", "rest": "32", "grpc": "36", "dashboard": "33"}
 

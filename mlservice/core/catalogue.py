@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import (  # scikit-learn's own constraint o
     validate_parameter_constraints,
 )
 
-from errors import InvalidInput
+from mlservice.errors import InvalidInput
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

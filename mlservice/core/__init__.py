@@ -1,0 +1,1 @@
+"""The ML core: model classes, request checks, fitting, the MLflow registry, artifacts, serving, datasets."""

@@ -1,0 +1,1 @@
+"""The gRPC front end: ``mlservice.MLService`` (app.proto) over the core facade."""

@@ -1,0 +1,1 @@
+"""Asynchronous training jobs: their table in the service database and the runner that executes them."""

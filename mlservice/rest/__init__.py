@@ -1,0 +1,1 @@
+"""The REST front end: Flask + Flask-RESTX over the core facade."""
