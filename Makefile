@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null |
 DOCKER_USERNAME ?= mlservice
 IMAGE := $(DOCKER_USERNAME)/mlservice
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
-PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench data
+PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
 
-.PHONY: help install system-deps run test test-reliability lint audit proto proto-check lock bench bench-quick load \
+.PHONY: help install system-deps run test test-unit test-reliability lint audit proto proto-check lock bench bench-quick load \
         build-push docker-up docker-down k8s-up k8s-down clean
 
 help: ## this list
@@ -43,15 +43,20 @@ run: install ## run everything natively on the embedded default (MLflow 5002, RE
 test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC processes
 	$(BIN)/python -m pytest
 
+test-unit: install ## the fast tier: every test that starts no process (no services needed)
+	$(BIN)/python -m pytest --unit
+
 proto: install ## regenerate app_pb2*.py from app.proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
 
 test-reliability: install system-deps ## only the fault, load, kill and time-limit tests (pytest -m reliability)
 	$(BIN)/python -m pytest -m reliability
 
-lint: install system-deps ## ruff + pylint + deployment-file checks + dependency audit
+lint: install system-deps ## ruff + pylint + layering contracts + deployment-file checks + dependency audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest --unit -q tests/test_architecture.py
 	$(BIN)/pylint $(PY_SOURCES)
 	@if [ -f scripts/lint_deploy.sh ]; then bash scripts/lint_deploy.sh; fi
 	$(BIN)/python tools/audit.py

@@ -1,9 +1,20 @@
 """REST entry point (port 5000): the Flask + Flask-RESTX API, with GitHub OAuth sign-in.
 
-gunicorn serves it as ``gunicorn "app:create_app()"`` (``docker/entrypoint.sh rest`` does). The API
-itself lives in ``mlservice.rest``; this file only builds it for a process.
+gunicorn serves it as ``gunicorn "app:create_app()"`` (``docker/entrypoint.sh rest`` does): each
+worker process calls ``create_app`` once. The API itself lives in ``mlservice.rest``.
 """
 
-from mlservice.rest.app import create_app
+from __future__ import annotations
 
-__all__ = ["create_app"]
+from flask import Flask
+
+from mlservice.process import start_process
+from mlservice.rest.app import create_app as build_app
+from mlservice.settings import Settings
+
+
+def create_app(settings: Settings | None = None, service=None) -> Flask:
+    """The REST application of this process: settings from the environment unless given."""
+    settings = settings or Settings()
+    start_process(settings)
+    return build_app(settings, service)

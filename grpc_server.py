@@ -1,12 +1,53 @@
 """gRPC entry point (port 50051): ``mlservice.MLService`` from ``app.proto``, with health and reflection.
 
-Run: ``python grpc_server.py [--host H] [--port P]`` (``docker/entrypoint.sh grpc`` does). The servicer
-itself lives in ``mlservice.grpc``; this file only starts it.
+Run: ``python grpc_server.py [--host H] [--port P]`` (``docker/entrypoint.sh grpc`` does); defaults
+come from the environment (``mlservice.settings``). SIGTERM stops the server gracefully. The
+servicer itself lives in ``mlservice.grpc``.
 """
 
-from mlservice.grpc.server import build_server, main, serve
+from __future__ import annotations
 
-__all__ = ["build_server", "main", "serve"]
+import argparse
+import logging
+import signal
+import threading
+
+from mlservice.grpc.server import build_server
+from mlservice.process import start_process
+from mlservice.settings import Settings
+
+logger = logging.getLogger("grpc_server")
+
+
+def serve(settings: Settings) -> None:
+    """Run the gRPC server until SIGTERM/SIGINT, then stop gracefully."""
+    start_process(settings)
+    from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
+
+    server, port = build_server(settings, ModelService(settings).start())
+    stopped = threading.Event()
+
+    def stop(signum, _frame):
+        logger.info("Signal %s: stopping gRPC server (grace 10 s)", signum)
+        server.stop(grace=10).wait()
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    logger.info("gRPC server listening on %s:%s", settings.host, port)
+    stopped.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="interface to bind (default: MLSERVICE_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: MLSERVICE_GRPC_PORT or 50051)")
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in (("host", args.host), ("grpc_port", args.port)) if v is not None}
+    serve(Settings(**overrides))
+
 
 if __name__ == "__main__":
     main()

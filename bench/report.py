@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
-from tests.conftest import ROOT
+from mlservice.devstack.processes import ROOT
 
 PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "grpcio", "gunicorn", "flask", "flask-restx", "uvicorn")
 

@@ -89,6 +89,7 @@ def run_bare(rows: int, features: int) -> dict:
 def run_service(rows: int, features: int, tracking_uri: str) -> dict:
     """The core's training path: validation, split, fit, evaluation, MLflow run and registration."""
     from bench.stack import EXPERIMENT  # pylint: disable=import-outside-toplevel
+    from mlservice.core.inputs import TrainingRequest  # pylint: disable=import-outside-toplevel
     from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
     from models import ModelService  # pylint: disable=import-outside-toplevel
 
@@ -98,7 +99,7 @@ def run_service(rows: int, features: int, tracking_uri: str) -> dict:
     X, y = make_data(rows, features)
     with TreeMemory() as tree:
         started = time.perf_counter()
-        result = service.train_model("logistic_regression", X, y)
+        result = service.train(TrainingRequest(model_type="logistic_regression", X=X, y=y)).result
         wall = time.perf_counter() - started
     return {
         "wall_seconds": wall,

@@ -33,7 +33,7 @@ import app_pb2_grpc
 from bench.load import Call, run_floor, run_load, summary_seconds
 from bench.scale import make_data
 from bench.stack import EXPERIMENT, Stack, wait_all_ready
-from tests.conftest import ROOT, base_env, free_port, http_ok
+from mlservice.devstack.processes import ROOT, base_env, free_port, http_ok
 
 logger = logging.getLogger(__name__)
 
@@ -226,23 +226,21 @@ def in_process_references(tracking_uri: str, model_id: str) -> tuple[Any, Any]:
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # cosmetic: no progress bar on the terminal
     estimator = mlflow.sklearn.load_model(f"models:/{model_id}/1")
-    saved_env = dict(os.environ)  # the core sets MLFLOW_HTTP_* for its process; keep the baseline's defaults
     settings = Settings(
         mlflow_tracking_uri=tracking_uri, experiment_name=EXPERIMENT, state_dir=tempfile.mkdtemp(prefix="bench-state-")
     )
-    service = ModelService(settings)
-    os.environ.clear()
-    os.environ.update(saved_env)
-    return estimator, service
+    return estimator, ModelService(settings)  # the baseline's MLflow client keeps its defaults
 
 
 def floor_calls(estimator: Any, service: Any, model_id: str, X: np.ndarray) -> dict[str, Any]:
     """In-process references for one payload: bare predict, predict+predict_proba, and the core itself."""
+    from mlservice.core.inputs import PredictRequest  # pylint: disable=import-outside-toplevel
+
     rows = X.tolist()
     return {
         "predict": lambda: estimator.predict(X),
         "predict_and_proba": lambda: (estimator.predict(X), estimator.predict_proba(X)),
-        "core_in_process": lambda: service.predict(model_id, rows),
+        "core_in_process": lambda: service.predict(PredictRequest(model_id, X=rows)),
     }
 
 

@@ -4,29 +4,25 @@ PostgreSQL (a throwaway cluster), moto's S3 server, ``docker/entrypoint.sh mlflo
 REST and gRPC front ends through the same entrypoint, each in its own process group. ``running_stack``
 is a context manager: leaving it (normally, on an exception or on Ctrl-C) stops every process it
 started, including the ones added later with ``Stack.spawn`` (``mlflow models serve``, cold starts).
-The process helpers are the test suite's (``tests/conftest.py``), so the benchmarks run what the
+The process helpers are the test suite's too (``mlservice.devstack``), so the benchmarks run what the
 integration tests run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
 import secrets
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import (
+from mlservice.devstack.processes import (
     ENTRYPOINT,
     S3_KEY,
     ManagedProcess,
+    PostgresCluster,
     base_env,
     free_port,
     grpc_health_ok,
@@ -40,56 +36,14 @@ EXPERIMENT = "mlservice-bench"
 STOP_TIMEOUT = 8.0
 
 
-def postgres_bindir() -> str:
-    """Directory of the installed PostgreSQL server binaries (initdb, pg_ctl)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    try:
-        candidates.insert(0, subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    for directory in candidates:
-        if os.path.exists(os.path.join(directory, "initdb")):
-            return directory
-    raise RuntimeError("no PostgreSQL server binaries (initdb) installed: run 'make system-deps'")
-
-
 @contextlib.contextmanager
 def postgres(log_dir: Path) -> Iterator[str]:
-    """A throwaway PostgreSQL cluster with an ``mlflow`` database; yields its SQLAlchemy URI."""
-    bindir = postgres_bindir()
-    base = Path(tempfile.mkdtemp(prefix="mlservice-bench-pg-"))
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(base, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data = base / "data"
-    pg_ctl = [*as_postgres, f"{bindir}/pg_ctl", "-D", str(data)]
+    """A throwaway PostgreSQL cluster with ``mlflow`` and ``mlservice`` databases; yields the MLflow URI."""
+    cluster = PostgresCluster(log_dir).start()
     try:
-        subprocess.run(
-            [*as_postgres, f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-            + ["--no-locale"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [*pg_ctl, "-l", str(base / "log"), "-w", "start", "-o"]
-            + [f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"],
-            check=True,
-            capture_output=True,
-        )
-        for statement in ("CREATE USER mlflow PASSWORD 'mlflow'", "CREATE DATABASE mlflow OWNER mlflow"):
-            subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", statement],
-                check=True,
-                capture_output=True,
-            )
-        yield f"postgresql+psycopg2://mlflow:mlflow@127.0.0.1:{port}/mlflow"
+        yield cluster.create_databases()
     finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, check=False)
-        with contextlib.suppress(OSError):
-            shutil.copy(base / "log", log_dir / "postgres.log")
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
 
 
 @dataclass

@@ -22,6 +22,10 @@ class ServiceError(Exception):
         self.message = message
 
 
+class Unauthenticated(ServiceError):
+    """No valid credentials came with the request."""
+
+
 class InvalidInput(ServiceError):
     """The request itself is wrong (bad field, shape, hyperparameter, ...)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
+from mlservice.rest.app import create_app
 from tests.conftest import AUTH_HEADERS
 
 pytestmark = pytest.mark.integration

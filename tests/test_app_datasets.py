@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from app import create_app
+from mlservice.rest.app import create_app
 from tests.conftest import AUTH_HEADERS
 from tests.test_training_from_datasets import iris_csv
 

@@ -23,9 +23,10 @@ from werkzeug.serving import make_server
 
 import app_pb2
 import app_pb2_grpc
-from app import create_app
 from mlservice.grpc.server import build_server
-from mlservice.identity import auth
+from mlservice.identity import tokens
+from mlservice.identity.flask_adapter import PUBLIC_PATHS
+from mlservice.rest.app import create_app
 from mlservice.settings import Settings
 from tests.conftest import free_port
 from tests.github_stub import GitHubStub
@@ -203,8 +204,8 @@ def test_expired_token_is_refused(live, settings):
     assert requests.get(f"{live.url}/me", headers=headers, timeout=10).status_code == 200
     with sa.create_engine(settings.database_url).begin() as conn:
         conn.execute(
-            auth.api_tokens.update()
-            .where(auth.api_tokens.c.id == created["id"])
+            tokens.api_tokens.update()
+            .where(tokens.api_tokens.c.id == created["id"])
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     assert requests.get(f"{live.url}/me", headers=headers, timeout=10).status_code == 401
@@ -242,7 +243,7 @@ def _protected_operations() -> list[tuple[str, str]]:
     operations = []
     for path, item in spec["paths"].items():
         for method in item:
-            if method != "parameters" and path not in auth.PUBLIC_PATHS:
+            if method != "parameters" and path not in PUBLIC_PATHS:
                 operations.append((method, path))
     return operations
 
@@ -296,7 +297,7 @@ def test_session_cookie_is_secure_behind_https(tmp_path):
 
 def test_static_tokens_are_named_owners():
     settings = Settings(api_tokens="dashboard=abc,plain", github_client_id="x", github_client_secret="y")
-    assert auth.static_tokens(settings) == [("dashboard", "abc", "service"), ("service", "plain", "service")]
+    assert tokens.static_tokens(settings) == [("dashboard", "abc", "service"), ("service", "plain", "service")]
 
 
 # --- gRPC bearer token ---------------------------------------------------------------------------------

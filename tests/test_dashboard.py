@@ -19,23 +19,23 @@ from mlservice.dashboard.client import (
     ApiError,
     ApiUnavailable,
     DashboardSettings,
+    github_login_url,
+    load_settings,
+    mlflow_model_url,
+    mlflow_run_url,
+    resolve_token,
+)
+from mlservice.dashboard.forms import (
     DataError,
     changed_params,
     confusion_counts,
     field_spec,
-    github_login_url,
-    key_metric,
-    load_settings,
-    metrics_wide,
-    mlflow_model_url,
-    mlflow_run_url,
-    models_table,
     prediction_rows,
     predictions_table,
     read_table,
-    resolve_token,
     training_data,
 )
+from mlservice.dashboard.tables import key_metric, metrics_wide, models_table
 from tests.conftest import ROOT, free_port
 
 DASHBOARD = str(ROOT / "dashboard.py")

@@ -40,7 +40,7 @@ def bucket(s3_client) -> str:
     return name
 
 
-@pytest.fixture(params=["s3", "local"])
+@pytest.fixture(params=[pytest.param("s3", marks=pytest.mark.integration), "local"])
 def backend(request, tmp_path) -> dict:
     """How to build a store on one backend, each test under a fresh root, plus how to read raw objects."""
     if request.param == "local":

@@ -179,6 +179,7 @@ STATIC_CHECKS = {
 }
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 @pytest.mark.parametrize("check", sorted(STATIC_CHECKS))
 def test_static_check_passes(check: str) -> None:
     binary, command = STATIC_CHECKS[check]
@@ -189,6 +190,7 @@ def test_static_check_passes(check: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_kubernetes_manifests_validate_strictly() -> None:
     validator = tool("kubernetes-validate")
     if validator is None:
@@ -225,6 +227,7 @@ def test_compose_app_service_gets_every_setting(service: str) -> None:
     assert env["API_URL"] == f"http://rest:{default_port('rest_port')}"
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_k8s_pods_get_every_setting() -> None:
     provided = k8s_provided_env()
     missing = (required_app_env() | {"API_URL"}) - set(provided)
@@ -234,6 +237,7 @@ def test_k8s_pods_get_every_setting() -> None:
     assert provided["API_URL"] == f"http://mlservice-rest:{default_port('rest_port')}"
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 @pytest.mark.parametrize("source", ["compose", "k8s"])
 def test_deployed_values_are_valid_settings(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The values Compose / k8s hand the apps pass settings.py's own validation."""
@@ -294,6 +298,7 @@ def test_entrypoint_port_defaults_match_settings() -> None:
         assert int(port) == default_port(variable.lower()), f"entrypoint.sh defaults {variable} to {port}"
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 @pytest.mark.parametrize(("deployment", "role"), sorted(K8S_DEPLOYMENTS.items()))
 def test_ports_agree_in_k8s(deployment: str, role: str) -> None:
     port = default_port(ROLE_PORT_FIELDS[role])
@@ -317,6 +322,7 @@ def test_docs_state_the_same_ports(document: str) -> None:
 # --- Kubernetes manifests meet the issue ----------------------------------------------------------
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 @pytest.mark.parametrize(("deployment", "role"), sorted(K8S_DEPLOYMENTS.items()))
 def test_k8s_deployment_is_hardened_and_probed(deployment: str, role: str) -> None:
     spec = k8s_kind("Deployment")[deployment]["spec"]
@@ -352,6 +358,7 @@ def test_env_example_holds_only_local_placeholders() -> None:
     assert not leaked, f".env.example has non-placeholder credentials: {sorted(leaked)}"
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_k8s_secret_is_a_template() -> None:
     secret = k8s_kind("Secret")["mlservice-secrets"]
     assert "data" not in secret, "use stringData placeholders; base64 data hides what is committed"
@@ -370,6 +377,7 @@ def _image_tag(image: str) -> str:
     return name.split(":", 1)[1] if ":" in name else ""
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_no_latest_or_untagged_images() -> None:
     images = [resolve_default(service["image"]) for service in compose()["services"].values()]
     images += [
@@ -447,6 +455,7 @@ def test_healthcheck_probes_the_role_path(http_port: int, monkeypatch: pytest.Mo
     assert healthcheck.main(["no-such-role"]) == 2
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_healthcheck_runs_as_docker_runs_it(http_port: int) -> None:
     env = {**os.environ, "MLSERVICE_MLFLOW_PORT": str(http_port)}
     command = [sys.executable, str(ROOT / "docker" / "healthcheck.py"), "mlflow"]
@@ -505,6 +514,7 @@ def _run_script(sandbox: Path, script: str, *args: str) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_script_explains_missing_docker(sandbox: Path, script: str) -> None:
     result = _run_script(sandbox, script)
@@ -529,6 +539,7 @@ def _install_fake_docker(sandbox: Path, status: str) -> None:
     fake.chmod(0o755)
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_run_k8s_mode_explains_missing_minikube(sandbox: Path) -> None:
     _install_fake_docker(sandbox, "healthy")
     result = _run_script(sandbox, "run_k8s_mode.sh")
@@ -536,6 +547,7 @@ def test_run_k8s_mode_explains_missing_minikube(sandbox: Path) -> None:
     assert "minikube is not installed" in result.stderr
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_run_docker_mode_creates_env_waits_and_prints_urls(sandbox: Path) -> None:
     _install_fake_docker(sandbox, "healthy")
     result = _run_script(sandbox, "run_docker_mode.sh")
@@ -557,6 +569,7 @@ def test_run_docker_mode_creates_env_waits_and_prints_urls(sandbox: Path) -> Non
         assert url in result.stdout
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_run_docker_mode_gives_up_on_unhealthy_services(sandbox: Path) -> None:
     _install_fake_docker(sandbox, "unhealthy")
     result = _run_script(sandbox, "run_docker_mode.sh")
@@ -564,6 +577,7 @@ def test_run_docker_mode_gives_up_on_unhealthy_services(sandbox: Path) -> None:
     assert "not healthy after 0s: postgres(unhealthy)" in result.stderr
 
 
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_stop_all_rejects_unknown_options(sandbox: Path) -> None:
     result = _run_script(sandbox, "stop_all.sh", "--everything")
     assert result.returncode != 0

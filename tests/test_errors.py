@@ -14,10 +14,11 @@ from mlservice.errors import (
     PayloadTooLarge,
     ServiceError,
     TrainingLimitExceeded,
+    Unauthenticated,
     Unavailable,
 )
-from mlservice.grpc import server as grpc_server
-from mlservice.rest import app
+from mlservice.grpc.status import status_code_for
+from mlservice.rest.errors import http_status_for
 
 
 @pytest.mark.parametrize(
@@ -31,16 +32,17 @@ from mlservice.rest import app
         (InUse("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (Unavailable("x"), 503, grpc.StatusCode.UNAVAILABLE),
         (TrainingLimitExceeded("x"), 422, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Unauthenticated("x"), 401, grpc.StatusCode.UNAUTHENTICATED),
         (ServiceError("x"), 500, grpc.StatusCode.INTERNAL),
     ],
 )
 def test_exception_maps_to_http_and_grpc_codes(error, http_status, grpc_code):
-    assert app.http_status_for(error) == http_status
-    assert grpc_server.status_code_for(error) == grpc_code
+    assert http_status_for(error) == http_status
+    assert status_code_for(error) == grpc_code
 
 
 def test_a_training_stopped_because_the_grpc_client_left_is_cancelled():
-    assert grpc_server.status_code_for(Cancelled("the client is gone")) == grpc.StatusCode.CANCELLED
+    assert status_code_for(Cancelled("the client is gone")) == grpc.StatusCode.CANCELLED
 
 
 def test_a_message_quoting_a_huge_input_stays_short():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 
 import app_pb2
 import app_pb2_grpc
-from app import create_app
+from mlservice.core.resolution import STALE_FACTOR
 from mlservice.errors import ModelNotFound, Unavailable
 from mlservice.grpc.server import build_server
+from mlservice.rest.app import create_app
 from models import ModelService
 from tests.conftest import (
     ARTIFACT_BUCKET,
@@ -26,7 +28,10 @@ from tests.conftest import (
     base_env,
     free_port,
     http_ok,
+    predict,
+    retrain,
     start_mlflow,
+    train,
     wait_until,
 )
 
@@ -42,12 +47,11 @@ def own_mlflow(postgres_uri, s3_endpoint, log_dir):
     server.stop()
 
 
-def test_mlflow_down_gives_clear_errors_cached_models_keep_serving_and_all_recovers(own_mlflow, settings, iris):
+def test_mlflow_down_gives_clear_errors_cached_models_keep_serving_and_all_recovers(own_mlflow, settings, iris, caplog):
     url, server, start = own_mlflow
     X, y = iris
-    faulty = settings.model_copy(
-        update={"mlflow_tracking_uri": url, "registry_ttl_seconds": 0.5, "mlflow_timeout_seconds": 3}
-    )
+    ttl = 0.2  # a registry view older than ttl x STALE_FACTOR is refreshed on the request path
+    faulty = settings.model_copy(update={"mlflow_tracking_uri": url, "registry_ttl_seconds": ttl})
     service = ModelService(faulty)
     rest = create_app(faulty, service=service).test_client()
     rest.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
@@ -58,9 +62,12 @@ def test_mlflow_down_gives_clear_errors_cached_models_keep_serving_and_all_recov
         expected = rest.post(f"/models/{model_id}/predict", json={"X": X[:3]}).json["predictions"]
         server.stop()
 
-        # the loaded model keeps answering while the registry is away (its known version is served)
-        time.sleep(0.6)  # let the registry view go stale, so the next request really asks MLflow
-        assert rest.post(f"/models/{model_id}/predict", json={"X": X[:3]}).json["predictions"] == expected
+        # the loaded model keeps answering while the registry is away (its known version is served):
+        # past ttl x STALE_FACTOR the request itself asks MLflow, fails, and falls back to what it knew
+        time.sleep(ttl * STALE_FACTOR + 0.5)
+        with caplog.at_level(logging.WARNING, logger="mlservice.core.resolution"):
+            assert rest.post(f"/models/{model_id}/predict", json={"X": X[:3]}).json["predictions"] == expected
+        assert "Registry unreachable; serving" in caplog.text  # the fallback ran, not a still-fresh cache
 
         started = time.monotonic()
         down = rest.post("/models/train", json={"model_type": "knn", "X": X, "y": y})
@@ -97,7 +104,7 @@ def test_a_model_never_loaded_cannot_be_served_while_mlflow_is_down(settings):
     unreachable = settings.model_copy(update={"mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}"})
     service = ModelService(unreachable)
     with pytest.raises(Unavailable, match="unavailable"):
-        service.predict("some-model", X=[[1.0]])
+        predict(service, "some-model", X=[[1.0]])
     client = create_app(unreachable, service=service).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH_HEADERS["Authorization"]
     response = client.post("/models/some-model/predict", json={"X": [[1.0]]})
@@ -148,17 +155,17 @@ def test_s3_outage_fails_training_cleanly_and_leaves_no_half_registered_model(se
     server, url, _ = start_mlflow(postgres_uri, s3_url, log_dir, "mlflow-s3-faults", workers=1)
     try:
         service = ModelService(settings.model_copy(update={"mlflow_tracking_uri": url}))
-        healthy = service.train_model("ridge", X, [row[0] for row in X])
+        healthy = train(service, "ridge", X, [row[0] for row in X])
         moto.stop()
         with pytest.raises(Unavailable):
-            service.train_model("ridge", X, [row[0] for row in X], model_id="s3-down")
+            train(service, "ridge", X, [row[0] for row in X], model_id="s3-down")
         with pytest.raises(ModelNotFound):
             service.get_model("s3-down")  # rolled back: no registered name without a usable version
         with pytest.raises(Unavailable):
-            service.retrain_model(healthy["model_id"], X, [row[0] for row in X])
+            retrain(service, healthy["model_id"], X, [row[0] for row in X])
         assert [v["version"] for v in service.get_model(healthy["model_id"])["versions"]] == [1]  # nothing added
         start_s3()
-        assert service.train_model("ridge", X, [row[0] for row in X], model_id="s3-back")["version"] == 1
+        assert train(service, "ridge", X, [row[0] for row in X], model_id="s3-back")["version"] == 1
         service.delete_model("s3-back")
         service.delete_model(healthy["model_id"])
     finally:

@@ -18,13 +18,13 @@ import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from mlservice.core.evaluation import fit_and_evaluate
 from mlservice.core.fitting import SharedArray, fit_in_child
-from mlservice.core.training import fit_and_evaluate
 from mlservice.errors import Cancelled, InvalidInput, TrainingLimitExceeded
 from tests.conftest import ROOT, base_env, wait_for
 from tests.fit_probes import PidProbe, Refuser, SelfKiller, Sleeper
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]  # every test runs fit processes
 
 X = np.random.default_rng(0).normal(size=(60, 3))
 Y = (X[:, 0] > 0).astype(int)
@@ -57,8 +57,10 @@ def test_a_fit_comes_back_fitted_and_scored_from_a_forkserver_child():
 
 def test_a_fit_over_the_time_limit_is_stopped_and_its_process_killed(tmp_path: Path):
     pid_file = tmp_path / "pid"
-    with pytest.raises(TrainingLimitExceeded, match="longer than the time limit of 0.5 s"):
-        fit(Sleeper(str(pid_file)), time_limit=0.5)
+    fit(PidProbe())  # a warm forkserver: the fit below starts in milliseconds, far inside its limit
+    with pytest.raises(TrainingLimitExceeded, match="longer than the time limit of 5 s"):
+        fit(Sleeper(str(pid_file)), time_limit=5)  # sleeps 600 s once started
+    assert pid_file.exists(), "the fit never started within 5 s: the forkserver was not warm"
     assert wait_for(lambda: gone(int(pid_file.read_text())))
     assert fit(PidProbe(), time_limit=60).estimator.pid_  # and the next fit runs normally
 

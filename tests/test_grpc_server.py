@@ -63,7 +63,7 @@ def test_reference_contract_is_kept():
         app_pb2.ModelResponse
     ).items()
     assert {"class_name": 1, "hyperparameters": 2, "description": 3}.items() <= fields(app_pb2.ModelClassInfo).items()
-    assert fields(app_pb2.FeatureArray) == {"features": 1}
+    assert {"features": 1}.items() <= fields(app_pb2.FeatureArray).items()
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_string_labels_and_regression_targets(stub, iris):
             "TrainModel",
             app_pb2.TrainRequest(model_type="knn", X=[], y=[]),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "non-empty",
+            "send X and y",
         ),
         (
             "Predict",

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import grpc
 import numpy as np
@@ -16,30 +17,36 @@ import requests
 
 import app_pb2
 import app_pb2_grpc
+from mlservice.core.inputs import TrainingRequest
 from mlservice.errors import InvalidInput, ModelNotFound
 from mlservice.grpc.server import build_server
-from mlservice.jobs.runner import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobRunner, JobStore, jobs
+from mlservice.jobs.runner import JobRunner
+from mlservice.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobStore, jobs
+from mlservice.settings import Settings
+from models import ModelService
 from tests.conftest import AUTH_HEADERS, FrontEnd, free_port, service_env, wait_for
 
 
 class StubCore:
-    """Stands in for ModelService in the runner's unit tests: reports progress, honours cancellation."""
+    """Stands in for the trainer in the runner's unit tests: reports progress, honours cancellation."""
 
     def __init__(self):
         self.release = threading.Event()
         self.started = threading.Event()
+        self.requests: list[TrainingRequest] = []
 
-    def check_training_request(self, model_type=None, **_options):
-        if model_type == "bad":
-            raise InvalidInput("Unknown model_type 'bad'")
-
-    def train_model(self, model_type, *, progress, model_id=None, **_options):
+    def execute(self, request: TrainingRequest, owner, progress):
+        self.requests.append(request)
         progress("fitting", 0.1)
         self.started.set()
         while not self.release.wait(0.05):
             progress("fitting", 0.2)  # raises Cancelled once cancellation was asked for
         progress("logging to MLflow", 0.7)
-        return {"model_id": model_id or f"{model_type}-1", "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}}
+        model_id = request.model_id or f"{request.model_type}-1"
+        return {"model_id": model_id, "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}, "owner": owner}
+
+
+KNN = TrainingRequest(model_type="knn", X=[[0.0], [1.0]], y=[0, 1], run_async=True)
 
 
 @pytest.fixture
@@ -49,8 +56,8 @@ def store(tmp_path):
 
 def test_a_job_runs_to_success_and_reports_progress(store):
     core = StubCore()
-    runner = JobRunner(core, store, heartbeat_seconds=0.1).start()
-    job = runner.submit("train", {"model_type": "knn"}, owner="ann")
+    runner = JobRunner(core.execute, store, heartbeat_seconds=0.1).start()
+    job = runner.submit(KNN, owner="ann")
     assert job["status"] in (QUEUED, RUNNING) and job["owner"] == "ann"
     core.started.wait(10)
     running = runner.get(job["id"])
@@ -59,22 +66,26 @@ def test_a_job_runs_to_success_and_reports_progress(store):
     done = wait_for(lambda: (j := runner.get(job["id"]))["status"] == SUCCEEDED and j)
     assert done["model_id"] == "knn-1" and done["version"] == 1 and done["progress"] == 1.0
     assert done["run_seconds"] is not None and [j["id"] for j in store.list(owner="ann")] == [job["id"]]
+    assert core.requests == [KNN]  # the stored request comes back as it was submitted
     runner.stop()
 
 
-def test_bad_requests_are_refused_before_a_job_exists(store):
-    runner = JobRunner(StubCore(), store)
-    with pytest.raises(InvalidInput):
-        runner.submit("train", {"model_type": "bad"})
-    assert store.list() == []
+def test_bad_requests_are_refused_before_a_job_exists(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'jobs.db'}", state_dir=tmp_path)
+    service = ModelService(settings, client=mock.MagicMock())
+    with pytest.raises(InvalidInput, match="Unknown model_type 'bad'"):
+        service.train(TrainingRequest(model_type="bad", X=[[0.0], [1.0]], y=[0, 1], run_async=True))
+    with pytest.raises(InvalidInput, match="send X and y"):
+        service.train(TrainingRequest(model_type="knn", run_async=True))
+    assert service.jobs.store.list() == []
     with pytest.raises(JobNotFound):
-        runner.get("no-such-job")
+        service.get_job("no-such-job")
 
 
 def test_cancelling_a_running_job_stops_it_at_the_next_checkpoint(store):
     core = StubCore()
-    runner = JobRunner(core, store).start()
-    job = runner.submit("train", {"model_type": "knn"})
+    runner = JobRunner(core.execute, store).start()
+    job = runner.submit(KNN)
     core.started.wait(10)
     assert runner.cancel(job["id"])["cancel_requested"] is True
     cancelled = wait_for(lambda: (j := runner.get(job["id"]))["status"] == CANCELLED and j)
@@ -90,7 +101,7 @@ def test_cancelling_a_queued_job_cancels_it_at_once(store):
             jobs.update().where(jobs.c.id == job["id"]).values(created_at=datetime.now(UTC) - timedelta(minutes=5))
         )
     core = StubCore()
-    JobRunner(core, store, stale_seconds=30).start().stop()
+    JobRunner(core.execute, store, stale_seconds=30).start().stop()
     assert store.get(job["id"])["status"] == CANCELLED and not core.started.is_set()
 
 
@@ -100,7 +111,7 @@ def test_a_running_job_of_a_dead_process_is_marked_failed(store):
     with store.engine.begin() as conn:
         old = datetime.now(UTC) - timedelta(minutes=5)
         conn.execute(jobs.update().where(jobs.c.id == job["id"]).values(heartbeat_at=old))
-    failed = JobRunner(StubCore(), store, stale_seconds=30).get(job["id"])
+    failed = JobRunner(StubCore().execute, store, stale_seconds=30).get(job["id"])
     assert failed["status"] == FAILED and "stopped (restart or crash)" in failed["error"]
 
 
@@ -112,7 +123,7 @@ def test_queued_jobs_of_a_dead_process_are_adopted_by_the_next_one(store):
         )
     core = StubCore()
     core.release.set()
-    runner = JobRunner(core, store, stale_seconds=30).start()
+    runner = JobRunner(core.execute, store, stale_seconds=30).start()
     assert wait_for(lambda: runner.get(job["id"])["status"] == SUCCEEDED)
     runner.stop()
 
@@ -259,11 +270,11 @@ def test_a_training_over_the_time_limit_is_stopped_over_rest_grpc_and_jobs(setti
 @pytest.mark.reliability
 def test_cancelling_a_job_stops_its_fit_at_once(settings, service):
     X, y = slow_training_data()
-    runner = JobRunner.from_settings(service, settings).start()
+    runner = JobRunner.from_settings(service.trainer.train, settings).start()
     model_id = f"cancelled-mid-fit-{free_port()}"
-    body = {"model_type": "random_forest", "params": {"n_estimators": 5000}, "X": X, "y": y, "model_id": model_id}
+    slow = TrainingRequest(model_type="random_forest", params={"n_estimators": 5000}, X=X, y=y, model_id=model_id)
     try:
-        job = runner.submit("train", body, owner="tests")
+        job = runner.submit(slow, owner="tests")
         wait_for(lambda: runner.get(job["id"])["phase"] == "fitting")
         runner.cancel(job["id"])
         # a fit of this size runs for minutes; the job ends at the next one-second checkpoint instead

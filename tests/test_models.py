@@ -4,21 +4,29 @@ training / versioning / serving / deleting against a real MLflow server on Postg
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2
 
-import models
-from mlservice.core.catalogue import jsonable
+from mlservice.core import artifacts, resolution, training
+from mlservice.core.arrays import as_feature_matrix, as_targets
+from mlservice.core.catalogue import MODEL_CLASSES, coerce_params, jsonable
+from mlservice.core.datasets import DatasetCatalog
+from mlservice.core.evaluation import fit_and_evaluate, holdout_possible
+from mlservice.core.inputs import PredictRequest, TrainingRequest
 from mlservice.core.model_cache import LoadedModel, ModelCache
-from mlservice.core.training import as_targets, holdout_possible
-from mlservice.errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge
+from mlservice.core.registry import Registry
+from mlservice.errors import Conflict, InvalidInput, ModelNotFound, PayloadTooLarge, Unavailable
 from mlservice.settings import Settings
-from models import MODEL_CLASSES, ModelService, as_feature_matrix, coerce_params
+from models import ModelService
+from tests.conftest import ROOT, predict, retrain, train
 
 # --- catalogue -------------------------------------------------------------------------------------
 
@@ -190,30 +198,43 @@ def test_holdout_only_when_the_data_allows(y, test_size, expected):
 # --- the reference's "training logs to MLflow" test, with MLflow mocked -----------------------------
 
 
+@pytest.fixture
+def fit_in_this_process():
+    """Unit tests of the trainer: the fit runs in this process (test_fitting.py tests the child process)."""
+
+    def fit(estimator, X, y, task, *, test_size, random_state, time_limit, checkpoint=None):
+        del time_limit, checkpoint
+        return fit_and_evaluate(estimator, X, y, task, test_size=test_size, random_state=random_state)
+
+    with mock.patch.object(training, "fit_in_child", fit):
+        yield
+
+
+@pytest.mark.usefixtures("fit_in_this_process")
 def test_training_logs_params_metrics_and_model_to_mlflow(iris):
     X, y = iris
     client = mock.MagicMock()
-    client.get_registered_model.side_effect = models.MlflowException(
+    client.get_registered_model.side_effect = MlflowException(
         "no such model", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
     )
     client.create_run.return_value.info.run_id = "run-1"
     client.create_run.return_value.info.artifact_uri = "mlflow-artifacts:/1/run-1/artifacts"
     client.create_model_version.return_value.version = "1"
-    client.get_model_version_by_alias.side_effect = models.MlflowException(
+    client.get_model_version_by_alias.side_effect = MlflowException(
         "no alias", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
     )
     service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9"), client=client)
     repository = mock.MagicMock()
 
-    with mock.patch.object(models, "get_artifact_repository", return_value=repository) as artifacts:
-        result = service.train_model("random_forest", X, y, params={"n_estimators": "5"}, model_id="mocked")
+    with mock.patch.object(artifacts, "get_artifact_repository", return_value=repository) as repository_for:
+        result = train(service, "random_forest", X, y, params={"n_estimators": "5"}, model_id="mocked")
 
     assert result["model_id"] == "mocked" and result["version"] == 1
     client.create_registered_model.assert_called_once()
     batch = client.log_batch.call_args.kwargs
     assert {p.key: p.value for p in batch["params"]}["n_estimators"] == "5"
     assert {m.key for m in batch["metrics"]} >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    assert artifacts.call_args.args[0] == "mlflow-artifacts:/1/run-1/artifacts/model"
+    assert repository_for.call_args.args[0] == "mlflow-artifacts:/1/run-1/artifacts/model"
     uploaded = {call.args[0].rsplit("/", 1)[-1] for call in repository.log_artifact.call_args_list}
     assert {"MLmodel", "model.skops", "requirements.txt"} <= uploaded  # the saved model, file by file
     assert client.create_model_version.call_args.kwargs["source"].endswith("/model")
@@ -221,10 +242,11 @@ def test_training_logs_params_metrics_and_model_to_mlflow(iris):
     client.set_terminated.assert_called_once_with("run-1")
 
 
+@pytest.mark.usefixtures("fit_in_this_process")
 def test_a_failed_upload_rolls_back_the_registered_model(iris):
     X, _ = iris
     client = mock.MagicMock()
-    client.get_registered_model.side_effect = models.MlflowException(
+    client.get_registered_model.side_effect = MlflowException(
         "no such model", error_code=databricks_pb2.RESOURCE_DOES_NOT_EXIST
     )
     client.create_run.return_value.info.run_id = "run-2"
@@ -232,10 +254,10 @@ def test_a_failed_upload_rolls_back_the_registered_model(iris):
     repository.log_artifact.side_effect = OSError("S3 down")
     service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9"), client=client)
     with (
-        mock.patch.object(models, "get_artifact_repository", return_value=repository),
-        pytest.raises(models.Unavailable),
+        mock.patch.object(artifacts, "get_artifact_repository", return_value=repository),
+        pytest.raises(Unavailable),
     ):
-        service.train_model("ridge", X, [row[0] for row in X], model_id="rolled-back")
+        train(service, "ridge", X, [row[0] for row in X], model_id="rolled-back")
     client.delete_registered_model.assert_called_once_with("rolled-back")
     client.delete_run.assert_called_once_with("run-2")
 
@@ -249,15 +271,15 @@ def test_every_class_trains_registers_and_reloads_from_the_store(service, iris, 
     X, y = iris
     task = MODEL_CLASSES[model_type].task
     targets = y if task == "classification" else [row[0] for row in X]
-    result = service.train_model(model_type, X, targets, params={})
+    result = train(service, model_type, X, targets, params={})
     model_id = result["model_id"]
     try:
         assert result["version"] == 1 and result["evaluation"] == "holdout"
         expected_metrics = {"accuracy", "f1"} if task == "classification" else {"rmse", "mae", "r2"}
         assert expected_metrics <= set(result["metrics"])
-        warm = service.predict(model_id, X[:3])
+        warm = predict(service, model_id, X[:3])
         service.cache.drop_model(model_id)  # force a load from the artifact store (skops, our trusted types)
-        cold = service.predict(model_id, X[:3])
+        cold = predict(service, model_id, X[:3])
         assert cold["predictions"] == warm["predictions"]
         if task == "classification":
             assert len(cold["probabilities"][0]) == 3 and math.isclose(sum(cold["probabilities"][0]), 1.0)
@@ -268,17 +290,17 @@ def test_every_class_trains_registers_and_reloads_from_the_store(service, iris, 
 @pytest.mark.integration
 def test_retrain_creates_a_new_version_and_keeps_the_old_one(service, iris):
     X, y = iris
-    first = service.train_model("logistic_regression", X, y, params={"C": "0.01", "max_iter": "500"})
+    first = train(service, "logistic_regression", X, y, params={"C": "0.01", "max_iter": "500"})
     model_id = first["model_id"]
     try:
         names = ["setosa", "versicolor", "virginica"]
-        second = service.retrain_model(model_id, X, [names[label] for label in y], params={"C": 10})
+        second = retrain(service, model_id, X, [names[label] for label in y], params={"C": 10})
         assert (first["version"], second["version"]) == (1, 2)
         record = service.get_model(model_id)
         assert record["version"] == 2 and [v["version"] for v in record["versions"]] == [2, 1]
         assert record["versions"][0]["params"] == {"C": 10, "max_iter": 500}  # old params kept, C overridden
-        assert service.predict(model_id, X[:1])["predictions"] == ["setosa"]
-        assert service.predict(model_id, X[:1], version=1)["predictions"] == [0]
+        assert predict(service, model_id, X[:1])["predictions"] == ["setosa"]
+        assert predict(service, model_id, X[:1], version=1)["predictions"] == [0]
         assert service.get_metrics(model_id, 1)["metrics"] == first["metrics"]
         assert service.get_metrics(model_id)["version"] == 2
     finally:
@@ -287,7 +309,7 @@ def test_retrain_creates_a_new_version_and_keeps_the_old_one(service, iris):
 
 @pytest.mark.integration
 def test_small_data_falls_back_to_training_metrics(service):
-    result = service.train_model("decision_tree", [[0], [1], [2], [3]], [0, 1, 0, 1])
+    result = train(service, "decision_tree", [[0], [1], [2], [3]], [0, 1, 0, 1])
     try:
         assert result["evaluation"] == "train" and result["n_eval"] == 4
     finally:
@@ -297,7 +319,7 @@ def test_small_data_falls_back_to_training_metrics(service):
 @pytest.mark.integration
 def test_list_is_oldest_first_and_shows_current_data(service, iris):
     X, y = iris
-    ids = [service.train_model("knn", X, y, params={"n_neighbors": n})["model_id"] for n in (3, 5)]
+    ids = [train(service, "knn", X, y, params={"n_neighbors": n})["model_id"] for n in (3, 5)]
     try:
         listed = [m for m in service.list_models() if m["id"] in ids]
         assert [m["id"] for m in listed] == ids
@@ -311,21 +333,21 @@ def test_list_is_oldest_first_and_shows_current_data(service, iris):
 @pytest.mark.integration
 def test_taken_ids_unknown_ids_and_wrong_feature_counts(service, iris):
     X, y = iris
-    service.train_model("ridge", X, [row[0] for row in X], model_id="taken-id")
+    train(service, "ridge", X, [row[0] for row in X], model_id="taken-id")
     try:
         with pytest.raises(Conflict, match="taken-id"):
-            service.train_model("ridge", X, [row[0] for row in X], model_id="taken-id")
+            train(service, "ridge", X, [row[0] for row in X], model_id="taken-id")
         with pytest.raises(InvalidInput, match="expects 4 features per row, got 2"):
-            service.predict("taken-id", [[1.0, 2.0]])
+            predict(service, "taken-id", [[1.0, 2.0]])
         with pytest.raises(ModelNotFound, match="version 9"):
-            service.predict("taken-id", X[:1], version=9)
+            predict(service, "taken-id", X[:1], version=9)
     finally:
         service.delete_model("taken-id")
     for call in (
         lambda: service.get_model("taken-id"),
-        lambda: service.predict("taken-id", X[:1]),
+        lambda: predict(service, "taken-id", X[:1]),
         lambda: service.delete_model("taken-id"),
-        lambda: service.retrain_model("taken-id", X, y),
+        lambda: retrain(service, "taken-id", X, y),
         lambda: service.get_model("../../etc"),
     ):
         with pytest.raises(ModelNotFound):
@@ -335,8 +357,8 @@ def test_taken_ids_unknown_ids_and_wrong_feature_counts(service, iris):
 @pytest.mark.integration
 def test_delete_leaves_no_artifacts_behind(service, s3_client, iris):
     X, y = iris
-    model_id = service.train_model("random_forest", X, y, params={"n_estimators": 5})["model_id"]
-    service.retrain_model(model_id, X, y)
+    model_id = train(service, "random_forest", X, y, params={"n_estimators": 5})["model_id"]
+    retrain(service, model_id, X, y)
     run_ids = {v["run_id"] for v in service.get_model(model_id)["versions"]}
     assert len(run_ids) == 2
 
@@ -354,17 +376,17 @@ def test_delete_leaves_no_artifacts_behind(service, s3_client, iris):
 def test_model_is_loaded_once_per_version_and_other_processes_changes_are_seen(service, settings, iris):
     X, y = iris
     other_process = ModelService(settings)  # stands for a second front-end process: its own cache
-    model_id = service.train_model("logistic_regression", X, y, params={"max_iter": 300})["model_id"]
+    model_id = train(service, "logistic_regression", X, y, params={"max_iter": 300})["model_id"]
     try:
         loads_before = other_process.cache.loads
         for _ in range(5):
-            assert other_process.predict(model_id, X[:2])["version"] == 1
+            assert predict(other_process, model_id, X[:2])["version"] == 1
         assert other_process.cache.loads == loads_before + 1
-        service.retrain_model(model_id, X, y)
-        assert other_process.predict(model_id, X[:2])["version"] == 2  # TTL 0 in tests: seen at once
+        retrain(service, model_id, X, y)
+        assert predict(other_process, model_id, X[:2])["version"] == 2  # TTL 0 in tests: seen at once
         service.delete_model(model_id)
         with pytest.raises(ModelNotFound):
-            other_process.predict(model_id, X[:2])
+            predict(other_process, model_id, X[:2])
     finally:
         try:
             service.delete_model(model_id)
@@ -375,14 +397,14 @@ def test_model_is_loaded_once_per_version_and_other_processes_changes_are_seen(s
 @pytest.mark.integration
 def test_runs_carry_params_metrics_and_the_model_artifact(service, iris):
     X, y = iris
-    result = service.train_model("gradient_boosting", X, y, params={"max_iter": "20"})
+    result = train(service, "gradient_boosting", X, y, params={"max_iter": "20"})
     try:
-        run = service.client.get_run(service.get_model(result["model_id"])["run_id"])
+        run = service.registry.client.get_run(service.get_model(result["model_id"])["run_id"])
         assert run.data.params["max_iter"] == "20"
         assert math.isclose(run.data.metrics["accuracy"], result["metrics"]["accuracy"])
-        artifacts = {a.path for a in service.client.list_artifacts(run.info.run_id, "model")}
+        artifacts = {a.path for a in service.registry.client.list_artifacts(run.info.run_id, "model")}
         assert {"model/MLmodel", "model/model.skops", "model/input_example.json"} <= artifacts
-        model_info = service.client.get_model_version(result["model_id"], "1")
+        model_info = service.registry.client.get_model_version(result["model_id"], "1")
         assert model_info.source.endswith("/model")
     finally:
         service.delete_model(result["model_id"])
@@ -413,20 +435,55 @@ def test_cache_is_bounded_by_count_and_by_bytes():
 
 
 def test_each_version_loads_once_under_concurrent_requests():
+    """Eight threads ask for one version at once: one loads it, seven wait for it (the per-key lock)."""
     cache = ModelCache(max_entries=4)
-    release = threading.Event()
     calls = []
+
+    def others_are_waiting_inside_the_cache() -> bool:
+        frames = sys._current_frames()  # pylint: disable=protected-access  # which function each thread is in
+        waiting = [
+            frame
+            for thread in threading.enumerate()
+            if thread.name.startswith("cache-test")
+            and (frame := frames.get(thread.ident)) is not None
+            and frame.f_code.co_name == "get_or_load"  # blocked in the cache itself, not in a loader
+        ]
+        return len(waiting) == 7
 
     def slow_loader():
         calls.append(1)
-        release.wait(5)
+        if len(calls) == 1:  # the first loader holds on until the other seven have asked, or have loaded too
+            deadline = time.monotonic() + 30
+            while not others_are_waiting_inside_the_cache() and len(calls) == 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
         return loaded(1)
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(8, thread_name_prefix="cache-test") as pool:
         futures = [pool.submit(cache.get_or_load, ("m", "1"), slow_loader) for _ in range(8)]
-        release.set()
         results = {id(f.result()) for f in futures}
     assert len(calls) == 1 and cache.loads == 1 and len(results) == 1
+
+
+def test_current_ends_on_the_newest_version_when_another_process_moves_it_meanwhile():
+    """Process A registered v2 and points current at it; while its write is in flight, process B registers
+    v3 and points current at v3; A's write lands last. A re-reads after writing and moves current to v3."""
+    versions, alias = ["1", "2"], {}
+
+    def search(**_kwargs):
+        page = [mock.Mock(version=v) for v in versions]
+        return mock.Mock(__iter__=lambda _self: iter(page), token=None)
+
+    def set_alias(_model, _name, version):
+        if version == "2" and "3" not in versions:  # B overtakes A between A's read and A's write
+            versions.append("3")
+            alias["current"] = "3"
+        alias["current"] = version
+
+    client = mock.MagicMock()
+    client.search_model_versions.side_effect = search
+    client.set_registered_model_alias.side_effect = set_alias
+    Registry(client, "tests").move_current_alias("m", "2")
+    assert alias["current"] == "3"
 
 
 def test_registry_view_is_served_stale_while_refreshing_in_the_background():
@@ -436,17 +493,17 @@ def test_registry_view_is_served_stale_while_refreshing_in_the_background():
                      mock.Mock(version="2", tags={"mlservice.managed": "true"})])  # fmt: skip
     client.get_model_version_by_alias.side_effect = lambda *_: next(versions)
     service = ModelService(Settings(mlflow_tracking_uri="http://127.0.0.1:9", registry_ttl_seconds=5), client=client)
-    with mock.patch.object(models.time, "monotonic", side_effect=lambda: clock[0]):
-        assert service._resolve("m", None).version == "1"  # pylint: disable=protected-access
+    with mock.patch.object(resolution.time, "monotonic", side_effect=lambda: clock[0]):
+        assert service.resolver.resolve("m", None).version == "1"  # pylint: disable=protected-access
         clock[0] += 6  # past the TTL: answer at once from what we know, refresh off the request path
-        assert service._resolve("m", None).version == "1"  # pylint: disable=protected-access
-        service._io_pool.submit(lambda: None).result()  # pylint: disable=protected-access
+        assert service.resolver.resolve("m", None).version == "1"  # pylint: disable=protected-access
+        service._pool.submit(lambda: None).result()  # pylint: disable=protected-access
         for _ in range(100):
-            if not service._refreshing:  # pylint: disable=protected-access
+            if not service.resolver._refreshing:  # pylint: disable=protected-access
                 break
             threading.Event().wait(0.01)
         assert client.get_model_version_by_alias.call_count == 2
-        assert service._resolve("m", None).version == "2"  # pylint: disable=protected-access
+        assert service.resolver.resolve("m", None).version == "2"  # pylint: disable=protected-access
 
 
 @pytest.mark.integration
@@ -454,10 +511,10 @@ def test_registry_view_is_served_stale_while_refreshing_in_the_background():
 def test_concurrent_retrains_from_two_processes_lose_no_version(service, settings, iris):
     X, y = iris
     other_process = ModelService(settings)  # a second front end: its own client, cache and pools
-    model_id = service.train_model("decision_tree", X, y)["model_id"]
+    model_id = train(service, "decision_tree", X, y)["model_id"]
     try:
         with ThreadPoolExecutor(4) as pool:
-            runs = [pool.submit(s.retrain_model, model_id, X, y) for s in (service, other_process) * 2]
+            runs = [pool.submit(retrain, s, model_id, X, y) for s in (service, other_process) * 2]
             versions = sorted(run.result()["version"] for run in runs)
         assert versions == [2, 3, 4, 5]
         record = service.get_model(model_id)
@@ -465,3 +522,44 @@ def test_concurrent_retrains_from_two_processes_lose_no_version(service, setting
         assert record["version"] == 5  # "current" ends on the newest, whichever finished last
     finally:
         service.delete_model(model_id)
+
+
+# --- requests are checked in the core, whichever front end built them ----------------------------------
+
+
+def test_the_core_refuses_rows_and_records_at_once():
+    with pytest.raises(InvalidInput, match="exactly one of X"):
+        PredictRequest("m", X=[[1.0]], records=[{"a": 1.0}]).check()
+    with pytest.raises(InvalidInput, match="exactly one of X"):
+        PredictRequest("m").check()
+
+
+@pytest.mark.parametrize("version", ["", "  ", None])
+def test_the_core_refuses_to_delete_a_dataset_version_it_was_not_told(version):
+    store = mock.Mock()
+    catalog = DatasetCatalog(store, ROOT, models_using=lambda *_: [])
+    with pytest.raises(InvalidInput, match="version is required"):
+        catalog.delete("iris", version)
+    store.delete.assert_not_called()  # never "the newest", by accident
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "fragment"),
+    [
+        ({"model_type": "knn"}, "send X and y"),
+        ({"model_type": "knn", "X": [[1.0]], "y": [0], "dataset": "d"}, "not both"),
+        ({"model_type": "knn", "X": [[1.0]], "y": [0], "test_size": 0.9}, "test_size"),
+        ({"model_type": "knn", "X": [[1.0]], "y": [0], "model_id": "bad id!"}, "model_id must be"),
+        ({"model_type": "", "X": [[1.0]], "y": [0]}, "model_type is required"),
+        ({"model_type": "knn", "X": [[1.0]], "y": [0], "run_async": "yes"}, "async must be"),
+    ],
+)
+def test_a_training_request_is_checked_once_in_one_place(request_fields, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        TrainingRequest(**request_fields).check()
+
+
+def test_a_training_request_survives_the_job_queue_unchanged():
+    original = TrainingRequest(kind="retrain", model_id="m", X=[[1.0, 2.0]], y=["a"], params={"C": "2"},
+                               test_size=0.3, random_state=None, run_async=True)  # fmt: skip
+    assert TrainingRequest.from_json(original.to_json(), kind="retrain", model_id="m") == original

@@ -18,8 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app import create_app
-from mlservice.identity.auth import PUBLIC_PATHS
+from mlservice.identity.flask_adapter import PUBLIC_PATHS
+from mlservice.rest.app import create_app
 from tests.conftest import AUTH_HEADERS
 
 # What the issue asks for: no 5xx, documented status codes, documented bodies (and content types).

@@ -11,8 +11,9 @@ import pytest
 from sklearn.datasets import load_iris
 
 from mlservice.errors import DatasetNotFound, InUse, InvalidInput
+from mlservice.identity.principal import Principal
 from models import ModelService
-from tests.conftest import ROOT
+from tests.conftest import ROOT, predict, retrain, train
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +38,9 @@ def iris_csv(with_gap: bool = False, extra_rows: int = 0) -> bytes:
 @pytest.fixture
 def iris_dataset(service):
     name = "iris-sites"
-    record = service.upload_dataset(name, iris_csv(), owner="tests")
+    record = service.upload_dataset(name, iris_csv(), Principal(login="tests", kind="service"))
     yield record
-    for model_id in service.models_using_dataset(name, record["version"]):
+    for model_id in service.registry.models_using_dataset(name, record["version"]):
         service.delete_model(model_id)
     try:
         service.delete_dataset(name, record["version"])
@@ -48,8 +49,8 @@ def iris_dataset(service):
 
 
 def test_train_on_a_dataset_predict_with_records_and_see_lineage(service, iris_dataset):
-    result = service.train_model(
-        "random_forest", dataset="iris-sites", target="species", params={"n_estimators": 20, "random_state": 0}
+    result = train(
+        service, "random_forest", dataset="iris-sites", target="species", params={"n_estimators": 20, "random_state": 0}
     )
     model_id = result["model_id"]
     record = service.get_model(model_id)
@@ -60,13 +61,13 @@ def test_train_on_a_dataset_predict_with_records_and_see_lineage(service, iris_d
         "target": "species",
     }
     flower = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2, "site": "west"}
-    by_name = service.predict(model_id, records=[flower])
-    by_row = service.predict(model_id, X=[[5.1, 3.5, 1.4, 0.2, "west"]])
+    by_name = predict(service, model_id, records=[flower])
+    by_row = predict(service, model_id, X=[[5.1, 3.5, 1.4, 0.2, "west"]])
     assert by_name["predictions"] == by_row["predictions"] == ["setosa"]  # an unseen category is ignored
     service.cache.drop_model(model_id)  # the pipeline (one-hot encoder inside) reloads from the store
-    assert service.predict(model_id, records=[flower])["predictions"] == ["setosa"]
+    assert predict(service, model_id, records=[flower])["predictions"] == ["setosa"]
 
-    run = service.client.get_run(record["run_id"])
+    run = service.registry.client.get_run(record["run_id"])
     (logged,) = run.inputs.dataset_inputs
     assert logged.dataset.name == "iris-sites" and logged.dataset.digest == iris_dataset["md5"]
     assert "files/md5/" in logged.dataset.source and iris_dataset["md5"][2:] in logged.dataset.source
@@ -82,13 +83,13 @@ def test_missing_values_are_refused_or_imputed(service):
     service.upload_dataset("iris-gap", iris_csv(with_gap=True))
     try:
         with pytest.raises(InvalidInput, match=r"missing values in sepal_width \(1\).*impute"):
-            service.train_model("logistic_regression", dataset="iris-gap", target="species")
-        result = service.train_model(
-            "logistic_regression", dataset="iris-gap", target="species", impute=True, params={"max_iter": 500}
+            train(service, "logistic_regression", dataset="iris-gap", target="species")
+        result = train(
+            service, "logistic_regression", dataset="iris-gap", target="species", impute=True, params={"max_iter": 500}
         )
         service.delete_model(result["model_id"])
     finally:
-        for record in service.datasets.versions("iris-gap"):
+        for record in service.datasets.store.versions("iris-gap"):
             service.delete_dataset("iris-gap", record["version"])
 
 
@@ -104,40 +105,45 @@ def test_missing_values_are_refused_or_imputed(service):
 )
 def test_bad_dataset_training_requests(service, iris_dataset, model_type, options, fragment):
     with pytest.raises(InvalidInput, match=fragment):
-        service.train_model(model_type, dataset=iris_dataset["name"], **options)
+        train(service, model_type, dataset=iris_dataset["name"], **options)
 
 
 def test_unknown_dataset_or_version(service, iris_dataset):
     with pytest.raises(DatasetNotFound):
-        service.train_model("knn", dataset="no-such-data", target="species")
+        train(service, "knn", dataset="no-such-data", target="species")
     with pytest.raises(DatasetNotFound):
-        service.train_model("knn", dataset=f"{iris_dataset['name']}@{'0' * 32}", target="species")
+        train(service, "knn", dataset=f"{iris_dataset['name']}@{'0' * 32}", target="species")
 
 
 def test_records_must_match_the_features(service, iris_dataset):
-    model_id = service.train_model("knn", dataset=iris_dataset["name"], target="species")["model_id"]
+    model_id = train(service, "knn", dataset=iris_dataset["name"], target="species")["model_id"]
     try:
         with pytest.raises(InvalidInput, match="missing site; unknown colour"):
-            service.predict(
+            predict(
+                service,
                 model_id,
                 records=[{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "colour": "x"}],
             )
         with pytest.raises(InvalidInput, match="feature 'sepal_length' must be numeric"):
-            service.predict(model_id, X=[["big", 3.5, 1.4, 0.2, "north"]])
+            predict(service, model_id, X=[["big", 3.5, 1.4, 0.2, "north"]])
         with pytest.raises(InvalidInput, match="exactly one of X"):
-            service.predict(model_id)
+            predict(service, model_id)
     finally:
         service.delete_model(model_id)
 
 
 def test_retrain_on_a_new_dataset_version_keeps_target_and_features(service, iris_dataset):
-    model_id = service.train_model(
-        "decision_tree", dataset=iris_dataset["name"], target="species", features=["petal_length", "petal_width"]
+    model_id = train(
+        service,
+        "decision_tree",
+        dataset=iris_dataset["name"],
+        target="species",
+        features=["petal_length", "petal_width"],
     )["model_id"]
     newer = service.upload_dataset(iris_dataset["name"], iris_csv(extra_rows=10))
     try:
         assert newer["version"] != iris_dataset["version"]
-        retrained = service.retrain_model(model_id, dataset=f"{iris_dataset['name']}@{newer['version']}")
+        retrained = retrain(service, model_id, dataset=f"{iris_dataset['name']}@{newer['version']}")
         versions = service.get_model(model_id)["versions"]
         assert retrained["version"] == 2 and versions[0]["dataset"]["version"] == newer["version"]
         assert versions[1]["dataset"]["version"] == iris_dataset["version"]
@@ -156,7 +162,7 @@ def test_train_from_the_dvc_tracked_repository_dataset(settings, tmp_path):
     service = ModelService(settings.model_copy(update={"repo_root": repo}))
     listed = {d["name"]: d for d in service.list_datasets() if d["source"] == "dvc"}
     assert "train" in listed
-    result = service.train_model("logistic_regression", dataset="train", target="target", params={"max_iter": 500})
+    result = train(service, "logistic_regression", dataset="train", target="target", params={"max_iter": 500})
     try:
         record = service.get_model(result["model_id"])
         assert record["versions"][0]["dataset"]["version"] == listed["train"]["md5"]

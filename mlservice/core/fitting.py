@@ -38,7 +38,7 @@ import numpy as np
 from pebble import ProcessExpired, ProcessFuture, concurrent
 from sklearn.utils.validation import check_array
 
-from mlservice.core.training import FitOutcome, fit_and_evaluate, holdout_rows
+from mlservice.core.evaluation import FitOutcome, fit_and_evaluate, holdout_rows
 from mlservice.errors import TrainingLimitExceeded
 
 CHECKPOINT_SECONDS = 1.0
@@ -47,8 +47,9 @@ OOM_SCORE_ADJ = 500  # of -1000..1000: the fit, not the REST/gRPC process, is ki
 CONTEXT = multiprocessing.get_context("forkserver")
 # imported once in the forkserver, so each fit child starts with scikit-learn, pandas and the catalogue loaded
 CONTEXT.set_forkserver_preload(
-    ["__main__", "mlservice.core.training", "mlservice.core.catalogue", "mlservice.core.fitting"]
-)
+    ["__main__", "mlservice.core.evaluation", "mlservice.core.preprocessing", "mlservice.core.catalogue",
+     "mlservice.core.fitting"]
+)  # fmt: skip
 
 # scikit-learn's input checks ask narwhals which dataframe libraries are installed, and narwhals
 # scans every installed package's entry points for that once per process (about 10 ms). Done here at

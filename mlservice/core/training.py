@@ -1,394 +1,288 @@
-"""Request data and evaluation: rows and datasets into model inputs with clear errors, splitting, scoring.
+"""Training: a ``TrainingRequest`` checked, fitted in a process of its own, logged to MLflow and registered.
 
-Used only by the core (``models.py``); everything here is plain NumPy / scikit-learn.
+``Trainer.plan`` does every check that needs no fitting (catalogue, hyperparameters, registry,
+inline data, that a named dataset exists): the asynchronous path calls it before queueing a job and
+``Trainer.train`` calls it first, so both refuse the same requests with the same words. A model is
+registered only after fitting, and a failed upload or registration leaves nothing half-made.
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import os
+import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skmetrics
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
-
-from mlservice.core.catalogue import CLASSIFICATION, REGRESSION
-from mlservice.errors import InvalidInput, PayloadTooLarge
+from mlservice.core.arrays import as_feature_matrix, as_targets, feature_names_for
+from mlservice.core.artifacts import MODEL_ARTIFACT_PATH, discard_run, loaded_model, save_model, upload_model
+from mlservice.core.catalogue import CLASSIFICATION, MODEL_CLASSES, ModelClass, coerce_params, jsonable
+from mlservice.core.datasets import DatasetCatalog
+from mlservice.core.fitting import fit_in_child
+from mlservice.core.inputs import RETRAIN, TrainingRequest
+from mlservice.core.model_cache import ModelCache
+from mlservice.core.preprocessing import frame_features, tabular_pipeline
+from mlservice.core.registry import TAG_PREFIX, Registry, parse_json, registry_errors, utcnow
+from mlservice.core.resolution import VersionResolver
+from mlservice.core.tracking import TrainedModel, log_run, version_tags
+from mlservice.errors import InvalidInput
 from mlservice.settings import Settings
 
-# --------------------------------------------------------------------------------------------------
-# Request data
-# --------------------------------------------------------------------------------------------------
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, float], None]
 
 
-def as_feature_matrix(X: Any, settings: Settings, field_name: str = "X") -> np.ndarray:
-    """Turn rows of numbers into a finite 2-D float64 array, or say exactly what is wrong."""
-    if isinstance(X, np.ndarray):
-        matrix = X.astype(np.float64, copy=False)
-    else:
-        if not isinstance(X, (list, tuple)) or len(X) == 0:
-            raise InvalidInput(f"{field_name} must be a non-empty list of rows of numbers")
-        try:
-            matrix = np.asarray(X, dtype=np.float64)
-        except (ValueError, TypeError):
-            lengths = [len(row) if isinstance(row, (list, tuple)) else None for row in X]
-            if None not in lengths and len(set(lengths)) > 1:
-                bad = next(i for i, n in enumerate(lengths) if n != lengths[0])
-                raise InvalidInput(
-                    f"{field_name} rows must all have the same length: row 0 has {lengths[0]} values, "
-                    f"row {bad} has {lengths[bad]}"
-                ) from None
-            raise InvalidInput(f"{field_name} must contain only numbers (rows of numeric feature values)") from None
-    if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise InvalidInput(f"{field_name} must be a non-empty list of rows, each a non-empty list of numbers")
-    if matrix.shape[0] > settings.max_rows:
-        raise PayloadTooLarge(f"{field_name} has {matrix.shape[0]} rows; the limit is {settings.max_rows}")
-    if matrix.shape[1] > settings.max_features:
-        raise PayloadTooLarge(f"{field_name} has {matrix.shape[1]} features; the limit is {settings.max_features}")
-    finite = np.isfinite(matrix)
-    if not finite.all():
-        row, col = np.argwhere(~finite)[0]
-        raise InvalidInput(f"{field_name} contains NaN or infinite values (first at row {row}, column {col})")
-    return matrix
+def report(progress: ProgressCallback | None, phase: str, fraction: float) -> None:
+    """Tell the caller (a job, a gRPC call) where the training is; it may raise ``Cancelled``."""
+    if progress is not None:
+        progress(phase, fraction)
 
 
-MAX_NAME_CHARS = 200  # column names, class labels, dataset references: stored in MLflow and the model
-
-
-def check_name_lengths(field: str, names: Any, what: str = "name") -> None:
-    """Refuse an overlong name (or list of names): they are stored as MLflow tags and in the model."""
-    for index, name in enumerate([names] if isinstance(names, str) else names or []):
-        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
-            where = field if isinstance(names, str) else f"{field}[{index}]"
-            raise InvalidInput(f"{where}: a {what} of {len(name):,} characters; the limit is {MAX_NAME_CHARS}")
-
-
-def as_targets(y: Any, n_rows: int, task: str) -> np.ndarray:
-    """Validate the target vector for the task: labels (int or str) or finite numbers."""
-    if y is None or len(y) == 0:
-        raise InvalidInput("y must be a non-empty list of targets, one per row of X")
-    if len(y) != n_rows:
-        raise InvalidInput(f"X has {n_rows} rows but y has {len(y)} values; they must match")
-    if task == REGRESSION:
-        try:
-            targets = np.asarray(y, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise InvalidInput("y must contain only numbers for a regression model") from None
-        if targets.ndim != 1 or not np.isfinite(targets).all():
-            raise InvalidInput("y must be a flat list of finite numbers for a regression model")
-        return targets
-    kinds = {type(v) for v in y}
-    if kinds <= {int, bool, np.int32, np.int64}:
-        targets = np.asarray(y, dtype=np.int64)
-    elif kinds <= {str}:
-        check_name_lengths("y", y, what="class label")
-        targets = np.asarray(y, dtype=object).astype(str)
-    elif kinds <= {float, int}:
-        values = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(values).all() or not np.all(values == np.round(values)):
-            raise InvalidInput("Classification labels must be integers or strings, not fractional numbers")
-        targets = values.astype(np.int64)
-    else:
-        raise InvalidInput("Classification labels in y must be all integers or all strings")
-    if len(np.unique(targets)) < 2:
-        raise InvalidInput("A classifier needs at least 2 distinct classes in y")
-    return targets
-
-
-def feature_names_for(names: Sequence[str] | None, n_features: int) -> list[str]:
-    if not names:
-        return [f"feature_{i}" for i in range(n_features)]
-    names = [str(n) for n in names]
-    if len(names) != n_features:
-        raise InvalidInput(f"feature_names has {len(names)} names but X has {n_features} columns")
-    if len(set(names)) != len(names):
-        raise InvalidInput("feature_names must be unique")
-    return names
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------------------
-
-
-def holdout_possible(y: np.ndarray, task: str, test_size: float) -> bool:
-    n_rows = len(y)
-    n_test = math.ceil(n_rows * test_size)
-    if test_size <= 0 or n_test < 2 or n_rows - n_test < 2:
-        return False
-    if task == CLASSIFICATION:
-        _, counts = np.unique(y, return_counts=True)
-        return bool(counts.min() >= 2 and n_test >= len(counts) and n_rows - n_test >= len(counts))
-    return True
-
-
-def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    """Metrics of a fitted estimator on (X, y): classification or regression set."""
-    predictions = estimator.predict(X)
-    if task == REGRESSION:
-        return {
-            "rmse": float(math.sqrt(skmetrics.mean_squared_error(y, predictions))),
-            "mae": float(skmetrics.mean_absolute_error(y, predictions)),
-            "r2": float(skmetrics.r2_score(y, predictions)),
-        }
-    scores = {
-        "accuracy": float(skmetrics.accuracy_score(y, predictions)),
-        "precision": float(skmetrics.precision_score(y, predictions, average="weighted", zero_division=0)),
-        "recall": float(skmetrics.recall_score(y, predictions, average="weighted", zero_division=0)),
-        "f1": float(skmetrics.f1_score(y, predictions, average="weighted", zero_division=0)),
-    }
-    if hasattr(estimator, "predict_proba"):
-        probabilities = estimator.predict_proba(X)
-        try:
-            if len(estimator.classes_) == 2:
-                scores["roc_auc"] = float(skmetrics.roc_auc_score(y, probabilities[:, 1]))
-            else:
-                scores["roc_auc"] = float(
-                    skmetrics.roc_auc_score(
-                        y, probabilities, multi_class="ovr", average="weighted", labels=estimator.classes_
-                    )
-                )
-        except ValueError:  # a class missing from the evaluation rows: AUC is undefined
-            pass
-    return scores
-
-
-@dataclass
-class FitOutcome:  # pylint: disable=too-many-instance-attributes
-    """A fitted estimator and how it scored: what ``fit_and_evaluate`` hands back to the core."""
-
-    estimator: Any
-    scores: dict[str, float]
-    evaluation: str  # "holdout", or "train" when the data is too small to hold rows out
-    n_train: int
-    n_eval: int
-    fit_seconds: float
-    evaluate_seconds: float
-
-
-def holdout_rows(y: np.ndarray, task: str, test_size: float, random_state: int | None) -> tuple[np.ndarray, int] | None:
-    """The row order with the training rows first and the (stratified) hold-out rows last, exactly the
-    rows ``train_test_split`` would pick, and the number of training rows; None when the data is too
-    small to hold rows out."""
-    if not holdout_possible(y, task, test_size):
-        return None
-    train, held_out = train_test_split(
-        np.arange(len(y)), test_size=test_size, random_state=random_state,
-        stratify=y if task == CLASSIFICATION else None,
-    )  # fmt: skip
-    return np.concatenate([train, held_out]), len(train)
-
-
-def fit_and_evaluate(  # pylint: disable=too-many-arguments
-    estimator: Any,
-    X: Any,
-    y: np.ndarray,
-    task: str,
-    *,
-    test_size: float,
-    random_state: int | None,
-    n_train: int | None = None,
-) -> FitOutcome:
-    """Split off a (stratified) hold-out when the data allows it, fit on the rest, and score.
-
-    Runs in the fit process (``fitting.py``); everything it returns is pickled back. With ``n_train``
-    the rows come already ordered by ``holdout_rows`` (training rows first), so the split is two
-    views and copies nothing; ``n_train == len(y)`` means there is no hold-out.
+def model_class(model_type: Any) -> ModelClass:
+    """The catalogue entry for a model type key.
 
     Raises:
-        InvalidInput: the estimator refused the data (scikit-learn's ValueError) or ran out of memory.
+        InvalidInput: unknown key, listing the known ones.
     """
-    started = time.perf_counter()
-    if n_train is not None:
-        held_out = n_train < len(y)
-        X_train, X_eval = (X[:n_train], X[n_train:]) if held_out else (X, X)
-        y_train, y_eval = (y[:n_train], y[n_train:]) if held_out else (y, y)
-    elif held_out := holdout_possible(y, task, test_size):
-        X_train, X_eval, y_train, y_eval = train_test_split(
-            X, y, test_size=test_size, random_state=random_state, stratify=y if task == CLASSIFICATION else None
-        )
-    else:
-        X_train, X_eval, y_train, y_eval = X, X, y, y
     try:
-        estimator.fit(X_train, y_train)
-    except (ValueError, MemoryError) as exc:
-        raise InvalidInput(f"Training failed: {exc}") from None
-    fitted = time.perf_counter()
-    scores = evaluate(estimator, X_eval, y_eval, task)
-    return FitOutcome(
-        estimator,
-        scores,
-        "holdout" if held_out else "train",
-        n_train=len(y_train),
-        n_eval=len(y_eval),
-        fit_seconds=fitted - started,
-        evaluate_seconds=time.perf_counter() - fitted,
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Tabular datasets: named columns, categorical features, missing values
-# --------------------------------------------------------------------------------------------------
-
-
-def frame_features(
-    frame: pd.DataFrame, target: str, features: Sequence[str] | None, task: str, impute: bool
-) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Split a dataset into its feature columns and target vector, or say exactly what is wrong.
-
-    Returns:
-        (feature frame, targets, categorical column names).
-    """
-    if not isinstance(target, str) or not target:
-        raise InvalidInput("target must name the dataset column to predict")
-    columns = [str(c) for c in frame.columns]
-    if target not in columns:
-        raise InvalidInput(f"target column '{target}' is not in the dataset; its columns are: {', '.join(columns)}")
-    chosen = list(features) if features else [c for c in columns if c != target]
-    unknown = [c for c in chosen if c not in columns]
-    if unknown:
-        raise InvalidInput(f"features not in the dataset: {', '.join(unknown)}; its columns are: {', '.join(columns)}")
-    if target in chosen:
-        raise InvalidInput(f"the target column '{target}' cannot also be a feature")
-    if not chosen:
-        raise InvalidInput("the dataset has no feature columns besides the target")
-    labels = frame[target]
-    if labels.isna().any():
-        raise InvalidInput(f"target column '{target}' has {int(labels.isna().sum())} missing values; remove those rows")
-    if task == REGRESSION and not pd.api.types.is_numeric_dtype(labels):
-        raise InvalidInput(f"target column '{target}' must be numeric for a regression model")
-    X = frame[chosen]
-    missing = {c: int(n) for c, n in X.isna().sum().items() if n}
-    if missing and not impute:
-        listed = ", ".join(f"{c} ({n})" for c, n in missing.items())
-        raise InvalidInput(f'missing values in {listed}; clean the data or set "impute": true')
-    categorical = [c for c in chosen if not pd.api.types.is_numeric_dtype(X[c])]
-    y = as_targets(labels.tolist(), len(labels), task)
-    return X, y, categorical
-
-
-def tabular_pipeline(estimator: Any, X: pd.DataFrame, categorical: list[str], impute: bool) -> Pipeline:
-    """The estimator behind a column transformer: numbers pass (imputed if asked), strings one-hot."""
-    numeric = [c for c in X.columns if c not in categorical]
-    categorical_steps = [("onehot", OneHotEncoder(handle_unknown="ignore"))]
-    if impute:
-        categorical_steps.insert(0, ("impute", SimpleImputer(strategy="most_frequent")))
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", SimpleImputer(strategy="median") if impute else "passthrough", numeric),
-            ("categorical", Pipeline(categorical_steps), categorical),
-        ],
-        remainder="drop",
-    )
-    return Pipeline([("preprocess", preprocess), ("model", estimator)])
-
-
-def categorical_columns(estimator: Any) -> set[str]:
-    """The columns a fitted tabular pipeline one-hot encodes (empty for plain estimators)."""
-    if not isinstance(estimator, Pipeline):
-        return set()
-    preprocess = estimator.named_steps["preprocess"]
-    return {c for name, _, cols in preprocess.transformers_ if name == "categorical" for c in cols}
-
-
-def prediction_input(  # pylint: disable=too-many-arguments
-    X: Any, records: Any, feature_names: list[str] | None, categorical: set[str], needs_frame: bool, settings: Settings
-) -> np.ndarray | pd.DataFrame:
-    """Rows of values or named records as the model's input: a frame for pipelines, else a float matrix."""
-    if (X is None) == (records is None):
-        raise InvalidInput("send exactly one of X (rows of values) or records (objects keyed by feature name)")
-    if records is not None:
-        frame = _records_frame(records, feature_names, settings)
-    elif not needs_frame:
-        return as_feature_matrix(X, settings)
-    else:
-        if not isinstance(X, list) or not X or not all(isinstance(r, list) for r in X):
-            raise InvalidInput("X must be a non-empty list of rows")
-        if len(X) > settings.max_rows:
-            raise PayloadTooLarge(f"X has {len(X)} rows; the limit is {settings.max_rows}")
-        if any(len(r) != len(feature_names) for r in X):
-            raise InvalidInput(f"each row of X must have {len(feature_names)} values ({', '.join(feature_names)})")
-        frame = pd.DataFrame(X, columns=feature_names)
-    for column in frame.columns:
-        if column not in categorical:
-            try:
-                frame[column] = pd.to_numeric(frame[column])
-            except (ValueError, TypeError):
-                raise InvalidInput(f"feature '{column}' must be numeric") from None
-    if needs_frame:
-        return frame
-    return as_feature_matrix(frame.to_numpy(dtype=np.float64), settings, field_name="records")
-
-
-def _records_frame(records: Any, feature_names: list[str] | None, settings: Settings) -> pd.DataFrame:
-    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
-        raise InvalidInput("records must be a non-empty list of objects keyed by feature name")
-    if len(records) > settings.max_rows:
-        raise PayloadTooLarge(f"records has {len(records)} rows; the limit is {settings.max_rows}")
-    if not feature_names:
-        raise InvalidInput("this model was trained without feature names: send X instead of records")
-    missing = sorted({f for r in records for f in feature_names if f not in r})
-    extra = sorted({k for r in records for k in r if k not in feature_names})
-    if missing or extra:
-        parts = [f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else ""]
-        raise InvalidInput(f"records do not match the model's features ({'; '.join(filter(None, parts))})")
-    return pd.DataFrame.from_records(records, columns=feature_names)
-
-
-# --------------------------------------------------------------------------------------------------
-# What a training request carries
-# --------------------------------------------------------------------------------------------------
-
-
-def _is_string_list_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+        return MODEL_CLASSES[model_type]
+    except (KeyError, TypeError):
+        raise InvalidInput(f"Unknown model_type '{model_type}'; choose one of: {', '.join(MODEL_CLASSES)}") from None
 
 
 @dataclass
-class TrainingData:  # pylint: disable=too-many-instance-attributes
-    """What a model is trained on: inline rows, or a stored dataset's columns; and how it is evaluated."""
+class TrainingPlan:  # pylint: disable=too-many-instance-attributes  # what the checks settled
+    """A checked request: the class, the id, the effective hyperparameters and the data to fit on."""
 
-    X: Any = None
+    request: TrainingRequest
+    model_class: ModelClass
+    model_id: str
+    new_model: bool
+    params: dict[str, Any]
+    requested_params: dict[str, Any]
+    target: str | None = None  # dataset training
+    features: list[str] | None = None
+    X: Any = None  # inline training, validated
     y: Any = None
-    feature_names: Sequence[str] | None = None
-    dataset: str | None = None  # "name" or "name@version" (a stored or DVC-tracked dataset)
-    target: str | None = None  # the dataset column to predict
-    features: Sequence[str] | None = None  # dataset columns to use (default: all but the target)
-    impute: bool = False  # fill missing feature values (median / most frequent) instead of refusing
-    test_size: float = 0.2
-    random_state: int | None = 42
-
-    def check(self) -> None:
-        """Refuse wrongly typed options up front (front ends pass JSON through as it came)."""
-        for name in ("dataset", "target"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise InvalidInput(f"{name} must be a string")
-        for name in ("feature_names", "features"):
-            if not _is_string_list_or_none(getattr(self, name)):
-                raise InvalidInput(f"{name} must be a list of strings")
-        for name in ("dataset", "target", "feature_names", "features"):
-            check_name_lengths(name, getattr(self, name))
-        if self.y is not None and not isinstance(self.y, (list, tuple, np.ndarray)):
-            raise InvalidInput("y must be a list of targets, one per row of X")
-        if not isinstance(self.impute, bool):
-            raise InvalidInput("impute must be true or false")
-        state = self.random_state
-        if state is not None and (isinstance(state, bool) or not isinstance(state, int) or not 0 <= state < 2**32):
-            raise InvalidInput("random_state must be an integer from 0 to 2**32-1, or null")
+    feature_names: list[str] | None = None
 
 
-# The request fields that describe training data and evaluation (REST bodies, stored job requests).
-TRAINING_FIELDS = tuple(f.name for f in fields(TrainingData))
+class Trainer:
+    """Plans and runs (re)trainings; the only writer of new models and versions."""
 
+    def __init__(  # pylint: disable=too-many-arguments
+        self,
+        settings: Settings,
+        registry: Registry,
+        resolver: VersionResolver,
+        datasets: DatasetCatalog,
+        cache: ModelCache,
+        pool: Executor,
+    ):
+        self.settings = settings
+        self.registry = registry
+        self.resolver = resolver
+        self.datasets = datasets
+        self.cache = cache
+        self.pool = pool
 
-def training_options(body: dict[str, Any]) -> dict[str, Any]:
-    """The training data, options and hyperparameters of a JSON request body (REST, stored jobs)."""
-    return {"params": body.get("params"), **{key: body[key] for key in TRAINING_FIELDS if key in body}}
+    # --- checks ------------------------------------------------------------------------------
+
+    def plan(self, request: TrainingRequest) -> TrainingPlan:
+        """Every check short of fitting; the same for synchronous trainings and queued jobs.
+
+        Raises:
+            InvalidInput: bad class, hyperparameters or data. Conflict: the id is taken.
+            ModelNotFound: retraining an unknown model. DatasetNotFound. Unavailable.
+        """
+        request.check()
+        params, target, features = dict(request.params or {}), request.target, request.features
+        if request.kind == RETRAIN:
+            registered = self.registry.registered_model(request.model_id)
+            chosen = model_class(registered.tags.get(TAG_PREFIX + "model_type"))
+            current = self.resolver.resolve(request.model_id, None, fresh=True)
+            params = {**parse_json(current.tags.get(TAG_PREFIX + "params"), {}), **params}
+            if request.uses_dataset:  # the current version's target and features unless given
+                target = target or current.tags.get(TAG_PREFIX + "target")
+                features = features or parse_json(current.tags.get(TAG_PREFIX + "features"), None)
+            model_id = request.model_id
+        else:
+            chosen = model_class(request.model_type)
+            if request.model_id is not None:
+                self.registry.refuse_taken_id(request.model_id)  # before the fit; the registry has the last word
+            model_id = request.model_id or f"{chosen.key.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
+        effective = coerce_params(chosen, params)
+        plan = TrainingPlan(
+            request,
+            chosen,
+            model_id,
+            new_model=request.kind != RETRAIN,
+            params=effective,
+            requested_params={k: v for k, v in effective.items() if k in params},
+            target=target,
+            features=features,
+        )
+        if request.uses_dataset:
+            self.datasets.resolve_for_training(request.dataset)
+        else:
+            plan.X = as_feature_matrix(request.X, self.settings)
+            plan.y = as_targets(request.y, plan.X.shape[0], chosen.task)
+            plan.feature_names = feature_names_for(request.feature_names, plan.X.shape[1])
+        return plan
+
+    # --- training ----------------------------------------------------------------------------
+
+    def train(self, request: TrainingRequest, owner: str | None, progress: ProgressCallback | None = None) -> dict:
+        """Plan, fit, log and register; returns the result (model id, version, metrics, timings).
+
+        Args:
+            owner: who trains it, recorded in MLflow.
+            progress: called with (phase, fraction done); may raise ``Cancelled`` to stop before
+                anything is registered (asynchronous jobs, gRPC clients that left).
+        """
+        started = time.perf_counter()
+        plan = self.plan(request)
+        report(progress, "preparing data", 0.05)
+        trained, outcome, timings = self._fit(plan, progress)
+        report(progress, "logging to MLflow", 0.7)  # the last point to cancel
+        version, size_bytes = self._register(trained, owner, timings, new_model=plan.new_model)
+        loaded = loaded_model(trained.estimator, version, trained.feature_names, trained.classes, size_bytes)
+        self.cache.put((plan.model_id, version), loaded)
+        self.resolver.forget(plan.model_id)
+        timings["total_seconds"] = time.perf_counter() - started
+        return {
+            "model_id": plan.model_id,
+            "version": int(version),
+            "model_type": plan.model_class.key,
+            "task": plan.model_class.task,
+            "metrics": trained.scores,
+            "evaluation": trained.evaluation,
+            "n_train": outcome.n_train,
+            "n_eval": outcome.n_eval,
+            "params": {k: jsonable(v) for k, v in trained.requested_params.items()},
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+        }
+
+    def _fit(self, plan: TrainingPlan, progress: ProgressCallback | None):
+        """The data loaded (from the dataset when there is one) and the estimator fitted in a child process."""
+        request, task = plan.request, plan.model_class.task
+        X, y, feature_names, categorical, dataset = plan.X, plan.y, plan.feature_names, [], None
+        estimator = plan.model_class.estimator(**plan.params)
+        if request.uses_dataset:
+            frame, record = self.datasets.load_for_training(request.dataset)
+            X, y, categorical = frame_features(frame, plan.target, plan.features, task, request.impute)
+            feature_names = list(X.columns)
+            dataset = {**record, "target": plan.target, "frame": frame}
+            estimator = tabular_pipeline(estimator, X, categorical, request.impute)
+        report(progress, "fitting", 0.1)
+        mark = time.perf_counter()
+        outcome = fit_in_child(
+            estimator,
+            X,
+            y,
+            task,
+            test_size=float(request.test_size),
+            random_state=request.random_state,
+            time_limit=self.settings.training_time_limit_seconds,
+            checkpoint=lambda: report(progress, "fitting", 0.1),
+        )
+        spent = outcome.fit_seconds + outcome.evaluate_seconds
+        timings = {
+            "fit_seconds": outcome.fit_seconds,
+            "evaluate_seconds": outcome.evaluate_seconds,
+            # handing the data to the fit process and the model back, beyond fit + evaluate
+            "fit_process_seconds": time.perf_counter() - mark - spent,
+        }
+        classes = [jsonable(c) for c in outcome.estimator.classes_] if task == CLASSIFICATION else None
+        trained = TrainedModel(
+            plan.model_id,
+            plan.model_class.key,
+            outcome.estimator,
+            X,
+            feature_names,
+            categorical,
+            plan.params,
+            plan.requested_params,
+            outcome.scores,
+            outcome.evaluation,
+            classes,
+            bool(request.impute),
+            dataset,
+        )
+        return trained, outcome, timings
+
+    # --- registration ------------------------------------------------------------------------
+
+    def _register(self, trained: TrainedModel, owner: str | None, timings: dict, *, new_model: bool):
+        """Register a new model (first training) and its new version; nothing is left if any step fails."""
+        if new_model:  # registered only now: a process killed while fitting leaves nothing in the registry
+            self.registry.create_model(
+                trained.model_id,
+                tags={
+                    TAG_PREFIX + "model_type": trained.model_type,
+                    TAG_PREFIX + "task": MODEL_CLASSES[trained.model_type].task,
+                    TAG_PREFIX + "created_at": utcnow(),
+                    TAG_PREFIX + "owner": owner or "",
+                },
+                description=f"{MODEL_CLASSES[trained.model_type].class_name} trained by mlservice",
+            )
+        try:
+            return self._log_and_register(trained, owner, timings, new_model)
+        except BaseException:
+            if new_model:  # no half-made model: a registered name without a version
+                self.registry.forget_model(trained.model_id)
+            raise
+
+    def _log_and_register(self, trained: TrainedModel, owner: str | None, timings: dict, new_model: bool):
+        """One MLflow run (params, metrics, model artifact) and a new registry version made current.
+
+        Returns:
+            (the new version, the saved artifact's size in bytes).
+        """
+        trained_at = utcnow()
+        client, run_id = self.registry.client, None
+        try:
+            mark = time.perf_counter()
+            with registry_errors("start the training run"):
+                run = log_run(client, self.registry.experiment_id(), trained, trained_at)
+                run_id = run.info.run_id
+            timings["log_run_seconds"] = time.perf_counter() - mark
+            size_bytes = self._save_and_upload(trained, run.info.artifact_uri, timings)
+            mark = time.perf_counter()
+            with registry_errors("register the model version"):
+                model_version = self.registry.create_version(
+                    trained.model_id,
+                    source=f"{run.info.artifact_uri}/{MODEL_ARTIFACT_PATH}",
+                    run_id=run_id,
+                    tags=version_tags(trained, owner, trained_at),
+                )
+                # two independent calls: make the version current while the run is marked finished
+                alias = self.pool.submit(
+                    self.registry.move_current_alias, trained.model_id, model_version.version, new_model
+                )
+                finished = self.pool.submit(client.set_terminated, run_id)
+                alias.result()
+                finished.result()
+            timings["register_seconds"] = time.perf_counter() - mark
+            return str(model_version.version), size_bytes
+        except BaseException:
+            if run_id is not None:
+                discard_run(client, run_id, self.settings.mlflow_tracking_uri)
+            raise
+
+    def _save_and_upload(self, trained: TrainedModel, artifact_uri: str, timings: dict) -> int:
+        mark = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="mlservice-model-") as scratch:
+            local_path = os.path.join(scratch, MODEL_ARTIFACT_PATH)
+            size_bytes = save_model(trained.estimator, trained.X, trained.feature_names, local_path)
+            timings["save_seconds"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            with registry_errors("upload the model artifact"):
+                upload_model(artifact_uri, local_path, self.settings.mlflow_tracking_uri, self.pool)
+        timings["upload_seconds"] = time.perf_counter() - mark
+        return size_bytes

@@ -1,31 +1,18 @@
-"""Datasets: versioned CSV training data in an S3 bucket (MinIO) or a local directory, laid out as DVC does.
+"""The dataset store: versioned CSV datasets in an S3 bucket (MinIO) or a local folder, laid out as DVC does.
 
-A dataset is a name with one or more versions; a version is the md5 of the CSV's bytes, so the same bytes
-always give the same version and an upload of known bytes changes nothing. The store root holds:
-
-- ``files/md5/<first 2 hex>/<other 30 hex>``: the bytes, at exactly the path ``dvc push`` writes them to,
-  so when the root is the DVC remote (``s3://dvc``) ``dvc pull`` / ``dvc get`` fetch uploads by md5 and
-  ``dvc push`` feeds repository datasets to the service;
-- ``mlservice/datasets/<name>/<md5>.json``: one metadata record per version (rows, typed columns, owner,
-  time of upload).
-
-Nothing but the store holds state: every process that opens the same root sees the same datasets.
-Repository datasets (``data/*.dvc`` files tracked by DVC) are listed by :func:`repo_datasets` and read with
-:meth:`DatasetStore.load_repo_dataset`. :func:`lineage` is what the core logs with a training run.
+The store root holds ``files/md5/<2>/<30>`` (the bytes, where ``dvc push`` puts them, so when the root
+is the DVC remote, ``dvc pull`` fetches uploads by md5) and ``mlservice/datasets/<name>/<md5>.json``
+(one metadata record per version). Nothing but the store holds state: every process that opens the
+same root sees the same datasets.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import logging
 import posixpath
-import re
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,184 +21,28 @@ from typing import Any
 
 import fsspec
 import pandas as pd
-import yaml
 from botocore.exceptions import BotoCoreError
 from fsspec.implementations.local import LocalFileSystem
 
-from mlservice.core.training import check_name_lengths
+from mlservice.core.datasets.parsing import (
+    MD5_PATTERN,
+    METADATA_PREFIX,
+    PREVIEW_ROWS,
+    VERSION_PREFIX_PATTERN,
+    Record,
+    Records,
+    column_types,
+    md5_hex,
+    object_path,
+    parse_csv,
+    parse_ref,
+    validate_name,
+)
+from mlservice.core.datasets.repo import repo_datasets
 from mlservice.errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
+from mlservice.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-VERSION_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{6,32}$")
-METADATA_PREFIX = "mlservice/datasets"
-PREVIEW_ROWS = 20
-
-Record = dict[str, Any]
-Records = list[Record]
-
-
-# --------------------------------------------------------------------------------------------------
-# Pure helpers: names, digests, CSV parsing
-# --------------------------------------------------------------------------------------------------
-
-
-def validate_name(name: str) -> str:
-    """Return name if it is a valid dataset name, else raise InvalidInput saying what is allowed."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise InvalidInput(
-            f"invalid dataset name {name!r}: use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
-        )
-    return name
-
-
-def md5_hex(data: bytes) -> str:
-    """The md5 hex digest of data: the dataset version and DVC's content address."""
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()  # a content address, as DVC uses it
-
-
-def object_path(md5: str) -> str:
-    """Where DVC 3 keeps the bytes with this md5, relative to the remote's root."""
-    return f"files/md5/{md5[:2]}/{md5[2:]}"
-
-
-def parse_csv(data: bytes, max_rows: int | None = None, max_columns: int | None = None) -> pd.DataFrame:
-    """Parse CSV bytes with a header row into a DataFrame, or raise InvalidInput naming the problem.
-
-    Raises:
-        InvalidInput: not UTF-8, empty, no header, duplicate or empty column names, malformed rows, no rows.
-        PayloadTooLarge: more than max_rows rows or max_columns columns.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the file is not UTF-8 text (bad byte at offset {exc.start})") from exc
-    if not text.strip():
-        raise InvalidInput("the file is empty: expected CSV with a header row and at least one data row")
-    _check_header(next(csv.reader(io.StringIO(text.lstrip("\r\n")))), max_columns)
-    try:
-        frame = pd.read_csv(io.StringIO(text), nrows=None if max_rows is None else max_rows + 1)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"malformed CSV: {str(exc).strip()}") from exc
-    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first field as an index
-        raise InvalidInput("malformed CSV: the data rows have more fields than the header")
-    if frame.empty:
-        raise InvalidInput("the file has a header but no data rows")
-    if max_rows is not None and len(frame) > max_rows:
-        raise PayloadTooLarge(f"the dataset has more than {max_rows} rows, the limit")
-    return frame
-
-
-def _check_header(header: list[str], max_columns: int | None) -> None:
-    if max_columns is not None and len(header) > max_columns:
-        raise PayloadTooLarge(f"the dataset has {len(header)} columns; the limit is {max_columns}")
-    if any(not column.strip() for column in header):
-        raise InvalidInput("malformed CSV: the header has an empty column name")
-    check_name_lengths("header", header, what="column name")
-    duplicates = sorted(column for column, count in Counter(header).items() if count > 1)
-    if duplicates:
-        raise InvalidInput(f"duplicate column names in the header: {', '.join(duplicates)}")
-    if all(_is_number(column) for column in header):
-        raise InvalidInput(
-            f"the first line must be a header naming the columns, but it looks like data: {','.join(header)[:80]}"
-        )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def column_types(frame: pd.DataFrame) -> list[dict[str, str]]:
-    """Each column's name and type: ``int``, ``float``, ``bool`` or ``string``."""
-    return [{"name": str(name), "dtype": _dtype_name(frame[name])} for name in frame.columns]
-
-
-def _dtype_name(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return "bool"
-    if pd.api.types.is_integer_dtype(series):
-        return "int"
-    if pd.api.types.is_float_dtype(series):
-        return "float"
-    return "string"
-
-
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``"name"`` or ``"name@version"`` into (name, version or None)."""
-    name, _, version = ref.partition("@")
-    return validate_name(name), (version or None)
-
-
-def lineage(record: Record) -> dict[str, Any]:
-    """What the core logs with a training run: name, digest (md5), source URI, rows and column names."""
-    return {
-        "name": record["name"],
-        "digest": record["md5"],
-        "source": record["uri"],
-        "rows": record.get("rows"),
-        "columns": [column["name"] for column in record.get("columns", [])],
-    }
-
-
-def dvc_file_text(record: Record, path: str | None = None) -> str:
-    """The text of a ``.dvc`` file that makes DVC fetch this version (``dvc pull``) to path (default name.csv)."""
-    out = {"md5": record["md5"], "size": record["size"], "hash": "md5", "path": path or f"{record['name']}.csv"}
-    return yaml.safe_dump({"outs": [out]}, sort_keys=False)
-
-
-# --------------------------------------------------------------------------------------------------
-# DVC-tracked repository datasets
-# --------------------------------------------------------------------------------------------------
-
-
-def repo_datasets(repo_root: str | Path, pattern: str = "data/*.dvc") -> Records:
-    """The datasets a repository tracks with DVC (one CSV per ``.dvc`` file), sorted by name.
-
-    Returns:
-        ``[{"name": file stem, "md5", "size", "path": data file relative to repo_root,
-        "dvc_file": the .dvc file relative to repo_root, "source": "dvc"}]``. Files that are not a single
-        tracked file (directories, pipelines, unreadable YAML) are skipped with a warning.
-    """
-    root = Path(repo_root)
-    found = []
-    for dvc_file in sorted(root.glob(pattern)):
-        entry = _read_dvc_file(root, dvc_file)
-        if entry is not None:
-            found.append(entry)
-    return found
-
-
-def _read_dvc_file(root: Path, dvc_file: Path) -> Record | None:
-    try:
-        outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or []
-        out = outs[0] if len(outs) == 1 else {}
-        md5, size, path = str(out.get("md5", "")), int(out.get("size", -1)), str(out.get("path", ""))
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
-        logger.warning("skipping %s: not a readable .dvc file (%s)", dvc_file, exc)
-        return None
-    if not MD5_PATTERN.match(md5) or size < 0 or not path:
-        logger.warning("skipping %s: not a single tracked file with an md5", dvc_file)
-        return None
-    data_file = (dvc_file.parent / path).relative_to(root)
-    return {
-        "name": dvc_file.name.removesuffix(".dvc").rsplit(".", 1)[0],
-        "md5": md5,
-        "size": size,
-        "path": data_file.as_posix(),
-        "dvc_file": dvc_file.relative_to(root).as_posix(),
-        "source": "dvc",
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# The store
-# --------------------------------------------------------------------------------------------------
 
 
 class DatasetStore:
@@ -251,6 +82,18 @@ class DatasetStore:
         self._fs_lock = threading.Lock()
         self._fs: fsspec.AbstractFileSystem | None = None
         self._root = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DatasetStore:
+        """The store the settings name (``<state_dir>/datasets`` by default), with the request limits."""
+        return cls(
+            settings.dataset_store_url or str((settings.state_dir / "datasets").resolve()),
+            settings.dataset_storage_options or None,
+            max_bytes=settings.max_body_bytes,
+            max_rows=settings.max_rows,
+            max_columns=settings.max_features + 1,
+            repo_root=settings.repo_root,
+        )
 
     # --- storage plumbing ---------------------------------------------------------------------
 

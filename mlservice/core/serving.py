@@ -1,0 +1,101 @@
+"""Serving: predictions from a model version, loaded once per process and kept in the model cache.
+
+Which version serves is the registry's answer (``current`` unless a version is asked for), trusted
+for a short TTL (``mlservice.core.resolution``); the loaded model is cached per (model, version).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlservice.core.artifacts import load_model
+from mlservice.core.catalogue import CLASSIFICATION
+from mlservice.core.datasets import parse_csv
+from mlservice.core.inputs import PredictRequest, check_version
+from mlservice.core.model_cache import LoadedModel, ModelCache
+from mlservice.core.preprocessing import prediction_input
+from mlservice.core.records import version_record
+from mlservice.core.registry import Registry
+from mlservice.core.resolution import VersionResolver
+from mlservice.errors import InvalidInput
+from mlservice.settings import Settings
+
+
+class Predictor:
+    """Predict with the current or a given version of a model."""
+
+    def __init__(self, settings: Settings, registry: Registry, resolver: VersionResolver, cache: ModelCache):
+        self.settings = settings
+        self.registry = registry
+        self.resolver = resolver
+        self.cache = cache
+
+    def loaded(self, model_id: str, version: Any = None) -> LoadedModel:
+        """The cached model of (model, version or current), loaded from the store on first use.
+
+        Raises:
+            ModelNotFound: unknown model or version. InvalidInput: a malformed version.
+            Unavailable: the registry is down and this process never resolved the model.
+        """
+        model_version = self.resolver.resolve(model_id, check_version(version))
+        key = (model_id, str(model_version.version))
+        return self.cache.get_or_load(
+            key, lambda: load_model(self.registry.client, model_id, model_version, version_record(model_version))
+        )
+
+    def predict(self, request: PredictRequest) -> dict[str, Any]:
+        """Predictions (and class probabilities for classifiers) as NumPy arrays; each front end encodes them.
+
+        Raises:
+            ModelNotFound, InvalidInput (input not matching the model's features), Unavailable.
+        """
+        request.check()
+        loaded = self.loaded(request.model_id, request.version)
+        return self._predict(request.model_id, loaded, request.X, request.records)
+
+    def _predict(self, model_id: str, loaded: LoadedModel, X: Any, records: Any) -> dict[str, Any]:
+        matrix = prediction_input(
+            X, records, loaded.feature_names, loaded.categorical, loaded.needs_frame, self.settings
+        )
+        if matrix.shape[1] != loaded.n_features:
+            raise InvalidInput(
+                f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
+            )
+        try:
+            predictions = loaded.estimator.predict(matrix)
+        except ValueError as exc:  # e.g. a category column holding a number the encoder cannot compare
+            raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
+        result: dict[str, Any] = {
+            "model_id": model_id,
+            "version": int(loaded.version),
+            "predictions": predictions,
+        }
+        if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
+            probabilities = loaded.estimator.predict_proba(matrix)
+            result["classes"] = loaded.classes
+            result["probabilities"] = probabilities
+        return result
+
+    def predict_csv(self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False) -> dict | str:
+        """Batch prediction for a CSV upload whose header names the model's features.
+
+        Returns:
+            The prediction result (as ``predict``: arrays), or with ``as_csv`` the input rows as CSV text with a
+            ``prediction`` column (and one ``probability_<class>`` column per class for classifiers).
+        """
+        frame = parse_csv(data, max_rows=self.settings.max_rows, max_columns=self.settings.max_features + 1)
+        loaded = self.loaded(model_id, version)
+        names = loaded.feature_names or []
+        missing = [name for name in names if name not in frame.columns]
+        if not names or missing:
+            expected = ", ".join(names) or "named features (this model was trained without them: use X)"
+            raise InvalidInput(f"the CSV header must name the model's features: {expected}")
+        rows = frame[names].astype(object).where(frame[names].notna(), None)
+        result = self._predict(model_id, loaded, None, rows.to_dict(orient="records"))
+        if not as_csv:
+            return result
+        output = frame.copy()
+        output["prediction"] = result["predictions"]
+        for index, label in enumerate(result.get("classes") or []):
+            output[f"probability_{label}"] = result["probabilities"][:, index]
+        return output.to_csv(index=False)

@@ -1,0 +1,102 @@
+"""MLflow tracking for a training: the run (params, metrics, dataset lineage) and the version's tags.
+
+The run is what the MLflow UI shows of a training; the registry version's tags are what the service
+itself reads back (``mlservice.core.records``), so listing models needs no run look-ups.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from mlservice.core.catalogue import jsonable
+from mlservice.core.datasets import lineage
+from mlservice.core.registry import MANAGED_TAG, TAG_PREFIX, json_tag
+
+
+@dataclass
+class TrainedModel:  # pylint: disable=too-many-instance-attributes  # what one training produced
+    """A fitted model with what the registry records about it."""
+
+    model_id: str
+    model_type: str
+    estimator: Any
+    X: Any
+    feature_names: list[str]
+    categorical: list[str]
+    params: dict[str, Any]  # every effective hyperparameter (logged as run params)
+    requested_params: dict[str, Any]  # the ones the user set (shown, and reused by retrains)
+    scores: dict[str, float]
+    evaluation: str
+    classes: list | None
+    impute: bool
+    dataset: dict[str, Any] | None  # the dataset record plus "target" and "frame", when trained on one
+
+
+def version_tags(trained: TrainedModel, owner: str | None, trained_at: str) -> dict[str, str]:
+    """The tags of the new registry version: what the service shows and what a retrain reuses."""
+    tags = {
+        MANAGED_TAG: "true",
+        TAG_PREFIX + "params": json_tag(trained.requested_params) or "{}",
+        TAG_PREFIX + "metrics": json.dumps(trained.scores),
+        TAG_PREFIX + "evaluation": trained.evaluation,
+        TAG_PREFIX + "trained_at": trained_at,
+        TAG_PREFIX + "owner": owner or "",
+        TAG_PREFIX + "n_features": str(trained.X.shape[1]),
+        TAG_PREFIX + "n_rows": str(trained.X.shape[0]),
+    }
+    for key, value in (("feature_names", trained.feature_names), ("classes", trained.classes)):
+        encoded = json_tag(value) if value is not None else None
+        if encoded:
+            tags[TAG_PREFIX + key] = encoded
+    dataset = trained.dataset
+    if dataset is not None:
+        tags.update(
+            {
+                TAG_PREFIX + "dataset": dataset["name"],
+                TAG_PREFIX + "dataset_version": dataset["version"],
+                TAG_PREFIX + "target": dataset["target"],
+                TAG_PREFIX + "features": json_tag(trained.feature_names) or "null",
+                TAG_PREFIX + "impute": str(trained.impute).lower(),
+            }
+        )
+    return tags
+
+
+def log_run(client: MlflowClient, experiment_id: str, trained: TrainedModel, trained_at: str):
+    """Create the training's run with its params, metrics and dataset; returns the run (still open)."""
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{trained.model_id}-{trained_at}",
+        tags={TAG_PREFIX + "model_id": trained.model_id, TAG_PREFIX + "model_type": trained.model_type},
+    )
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in trained.scores.items()],
+        params=[Param(k, str(jsonable(v))[:6000]) for k, v in trained.params.items()],
+        tags=[RunTag(TAG_PREFIX + "evaluation", trained.evaluation)],
+    )
+    if trained.dataset is not None:
+        client.log_inputs(run.info.run_id, datasets=[dataset_input(trained.dataset)])
+    return run
+
+
+def dataset_input(dataset: dict[str, Any]) -> DatasetInput:
+    """The run's dataset lineage: name, digest = the md5, source = where DVC keeps the bytes, target."""
+    described = lineage(dataset)
+    frame: pd.DataFrame = dataset["frame"]
+    pandas_dataset = from_pandas(
+        frame, source=described["source"], targets=dataset["target"], name=described["name"], digest=described["digest"]
+    )
+    # the conversion mlflow.log_input itself uses; MlflowClient.log_inputs takes the entity
+    entity = pandas_dataset._to_mlflow_entity()  # pylint: disable=protected-access
+    tags = [InputTag("mlflow.data.context", "training"), InputTag(TAG_PREFIX + "target", dataset["target"])]
+    return DatasetInput(entity, tags=tags)
