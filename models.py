@@ -47,10 +47,6 @@ class Dispatched:
     job: dict[str, Any] | None = None
 
 
-def _owner(caller: Principal | None) -> str | None:
-    return caller.login if caller is not None else None
-
-
 class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  # one method per operation, each takes its caller
     """Train, version, serve and delete models; datasets; training jobs."""
 
@@ -122,8 +118,8 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
         """
         if request.run_async:
             self.trainer.plan(request)  # the checks the training itself starts with
-            return Dispatched(job=self.jobs.submit(request, _owner(caller)))
-        return Dispatched(result=self.trainer.train(request, _owner(caller), progress))
+            return Dispatched(job=self.jobs.submit(request, caller))
+        return Dispatched(result=self.trainer.train(request, caller, progress))
 
     def get_job(self, job_id: str, caller: Principal | None = None) -> dict[str, Any]:
         """A training job: status, phase, progress, result or error."""
@@ -131,7 +127,7 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
 
     def list_jobs(self, caller: Principal | None = None) -> list[dict[str, Any]]:
         """The caller's most recent training jobs, newest first."""
-        return self.jobs.store.list(owner=_owner(caller))
+        return self.jobs.store.list(owner=caller.id if caller else None)
 
     def cancel_job(self, job_id: str, caller: Principal | None = None) -> dict[str, Any]:
         """Cancel a queued job, or stop a running one before it registers anything."""
@@ -200,7 +196,7 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
 
     def upload_dataset(self, name: str, data: bytes, caller: Principal | None = None) -> dict[str, Any]:
         """Store a CSV as a new immutable version of dataset ``name`` (identical bytes: the same version)."""
-        return self.datasets.store.upload(name, data, owner=_owner(caller))
+        return self.datasets.store.upload(name, data, owner=caller)
 
     def delete_dataset(self, name: str, version: str, caller: Principal | None = None) -> dict[str, Any]:
         """Delete a dataset version that no model version was trained on (InUse names the models)."""

@@ -19,11 +19,24 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    """Create the tables that are missing (several workers may race to do it at start-up)."""
+    """Create the tables that are missing, and add nullable columns a newer release declares to tables an
+    older one made (several workers may race to do both at start-up)."""
     try:
         metadata.create_all(engine)
     except sa.exc.SQLAlchemyError:
         metadata.create_all(engine)
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in existing or not column.nullable:
+                continue
+            statement = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(statement))
+            except sa.exc.SQLAlchemyError:  # another worker added it first
+                pass
 
 
 def utc_now() -> datetime:

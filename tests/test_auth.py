@@ -26,6 +26,7 @@ import app_pb2_grpc
 from mlservice.grpc.server import build_server
 from mlservice.identity import tokens
 from mlservice.identity.flask_adapter import PUBLIC_PATHS
+from mlservice.identity.principal import Principal
 from mlservice.rest.app import create_app
 from mlservice.settings import Settings
 from tests.conftest import free_port
@@ -297,7 +298,15 @@ def test_session_cookie_is_secure_behind_https(tmp_path):
 
 def test_static_tokens_are_named_owners():
     settings = Settings(api_tokens="dashboard=abc,plain", github_client_id="x", github_client_secret="y")
-    assert tokens.static_tokens(settings) == [("dashboard", "abc", "service"), ("service", "plain", "service")]
+    assert tokens.static_tokens(settings) == [(Principal.service("dashboard"), "abc"),
+                                              (Principal.service("service"), "plain")]  # fmt: skip
+
+
+def test_a_static_token_may_hold_an_equals_sign():
+    settings = Settings(api_tokens="ci=abc=def==", github_client_id="x", github_client_secret="y")
+    assert tokens.static_tokens(settings) == [(Principal.service("ci"), "abc=def==")]
+    with pytest.raises(ValueError, match="not name=token"):
+        tokens.static_tokens(Settings(api_tokens="bad name=t", github_client_id="x", github_client_secret="y"))
 
 
 # --- gRPC bearer token ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from mlservice.core.datasets import DatasetNotFound, DatasetStore, dvc_file_text, lineage, object_path, repo_datasets
 from mlservice.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from mlservice.identity.principal import Principal
 from tests.conftest import ROOT, S3_KEY
 
 SMALL_CSV = b"x,y,flag,label\n1.5,2,true,a\n2.5,3,false,b\n"
@@ -79,11 +80,11 @@ def test_upload_get_list_load_round_trip(store, backend):
     data = iris_bytes()
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
 
-    record = store.upload("iris", data, owner="alice")
+    record = store.upload("iris", data, owner=Principal.service("alice"))
 
     assert record["created"] is True
     assert (record["name"], record["version"], record["md5"], record["size"]) == ("iris", md5, md5, len(data))
-    assert record["rows"] == 150 and record["owner"] == "alice"
+    assert record["rows"] == 150 and record["owner"] == "service:alice" and record["owner_name"] == "alice"
     assert record["columns"] == [
         {"name": "sepal_length", "dtype": "float"},
         {"name": "sepal_width", "dtype": "float"},
@@ -128,7 +129,7 @@ def test_upload_get_list_load_round_trip(store, backend):
 
 def test_same_bytes_twice_is_one_version(store):
     first = store.upload("small", SMALL_CSV)
-    again = store.upload("small", SMALL_CSV, owner="bob")
+    again = store.upload("small", SMALL_CSV, owner=Principal.service("bob"))
 
     assert again["created"] is False
     assert {key: again[key] for key in first if key != "created"} == {k: v for k, v in first.items() if k != "created"}

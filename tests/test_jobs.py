@@ -20,6 +20,7 @@ import app_pb2_grpc
 from mlservice.core.inputs import TrainingRequest
 from mlservice.errors import InvalidInput, ModelNotFound
 from mlservice.grpc.server import build_server
+from mlservice.identity.principal import Principal
 from mlservice.jobs.runner import JobRunner
 from mlservice.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobNotFound, JobStore, jobs
 from mlservice.settings import Settings
@@ -43,7 +44,7 @@ class StubCore:
             progress("fitting", 0.2)  # raises Cancelled once cancellation was asked for
         progress("logging to MLflow", 0.7)
         model_id = request.model_id or f"{request.model_type}-1"
-        return {"model_id": model_id, "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}, "owner": owner}
+        return {"model_id": model_id, "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}, "owner": owner.id}
 
 
 KNN = TrainingRequest(model_type="knn", X=[[0.0], [1.0]], y=[0, 1], run_async=True)
@@ -57,15 +58,15 @@ def store(tmp_path):
 def test_a_job_runs_to_success_and_reports_progress(store):
     core = StubCore()
     runner = JobRunner(core.execute, store, heartbeat_seconds=0.1).start()
-    job = runner.submit(KNN, owner="ann")
-    assert job["status"] in (QUEUED, RUNNING) and job["owner"] == "ann"
+    job = runner.submit(KNN, owner=Principal.service("ann"))
+    assert job["status"] in (QUEUED, RUNNING) and job["owner"] == "service:ann" and job["owner_login"] == "ann"
     core.started.wait(10)
     running = runner.get(job["id"])
     assert running["status"] == RUNNING and running["phase"] == "fitting" and 0 < running["progress"] < 1
     core.release.set()
     done = wait_for(lambda: (j := runner.get(job["id"]))["status"] == SUCCEEDED and j)
     assert done["model_id"] == "knn-1" and done["version"] == 1 and done["progress"] == 1.0
-    assert done["run_seconds"] is not None and [j["id"] for j in store.list(owner="ann")] == [job["id"]]
+    assert done["run_seconds"] is not None and [j["id"] for j in store.list(owner="service:ann")] == [job["id"]]
     assert core.requests == [KNN]  # the stored request comes back as it was submitted
     runner.stop()
 
@@ -274,7 +275,7 @@ def test_cancelling_a_job_stops_its_fit_at_once(settings, service):
     model_id = f"cancelled-mid-fit-{free_port()}"
     slow = TrainingRequest(model_type="random_forest", params={"n_estimators": 5000}, X=X, y=y, model_id=model_id)
     try:
-        job = runner.submit(slow, owner="tests")
+        job = runner.submit(slow, owner=Principal.service("tests"))
         wait_for(lambda: runner.get(job["id"])["phase"] == "fitting")
         runner.cancel(job["id"])
         # a fit of this size runs for minutes; the job ends at the next one-second checkpoint instead

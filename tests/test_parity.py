@@ -28,7 +28,7 @@ from models import Dispatched
 from tests.conftest import free_port
 
 TOKEN = "parity-token"
-CALLER = Principal(login="parity", kind="service", name="parity")
+CALLER = Principal.service("parity")
 RESULT = {"model_id": "m1", "version": 2, "model_type": "knn", "task": "classification",
           "metrics": {"accuracy": 0.5}, "evaluation": "holdout", "n_train": 4, "n_eval": 2, "params": {},
           "timings": {"total_seconds": 0.1}}  # fmt: skip

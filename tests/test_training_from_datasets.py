@@ -38,7 +38,7 @@ def iris_csv(with_gap: bool = False, extra_rows: int = 0) -> bytes:
 @pytest.fixture
 def iris_dataset(service):
     name = "iris-sites"
-    record = service.upload_dataset(name, iris_csv(), Principal(login="tests", kind="service"))
+    record = service.upload_dataset(name, iris_csv(), Principal.service("tests"))
     yield record
     for model_id in service.registry.models_using_dataset(name, record["version"]):
         service.delete_model(model_id)

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlservice.core.catalogue import jsonable
 from mlservice.core.datasets import lineage
 from mlservice.core.registry import MANAGED_TAG, TAG_PREFIX, json_tag
+from mlservice.identity.principal import Principal
 
 
 @dataclass
@@ -40,7 +41,12 @@ class TrainedModel:  # pylint: disable=too-many-instance-attributes  # what one 
     dataset: dict[str, Any] | None  # the dataset record plus "target" and "frame", when trained on one
 
 
-def version_tags(trained: TrainedModel, owner: str | None, trained_at: str) -> dict[str, str]:
+def owner_tags(owner: Principal | None) -> dict[str, str]:
+    """Who made it: the principal id (what permissions name) and the login shown."""
+    return {TAG_PREFIX + "owner": owner.id if owner else "", TAG_PREFIX + "owner_name": owner.login if owner else ""}
+
+
+def version_tags(trained: TrainedModel, owner: Principal | None, trained_at: str) -> dict[str, str]:
     """The tags of the new registry version: what the service shows and what a retrain reuses."""
     tags = {
         MANAGED_TAG: "true",
@@ -48,7 +54,7 @@ def version_tags(trained: TrainedModel, owner: str | None, trained_at: str) -> d
         TAG_PREFIX + "metrics": json.dumps(trained.scores),
         TAG_PREFIX + "evaluation": trained.evaluation,
         TAG_PREFIX + "trained_at": trained_at,
-        TAG_PREFIX + "owner": owner or "",
+        **owner_tags(owner),
         TAG_PREFIX + "n_features": str(trained.X.shape[1]),
         TAG_PREFIX + "n_rows": str(trained.X.shape[0]),
     }

@@ -28,8 +28,9 @@ from mlservice.core.model_cache import ModelCache
 from mlservice.core.preprocessing import frame_features, tabular_pipeline
 from mlservice.core.registry import TAG_PREFIX, Registry, parse_json, registry_errors, utcnow
 from mlservice.core.resolution import VersionResolver
-from mlservice.core.tracking import TrainedModel, log_run, version_tags
+from mlservice.core.tracking import TrainedModel, log_run, owner_tags, version_tags
 from mlservice.errors import InvalidInput
+from mlservice.identity.principal import Principal
 from mlservice.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,9 @@ class Trainer:
 
     # --- training ----------------------------------------------------------------------------
 
-    def train(self, request: TrainingRequest, owner: str | None, progress: ProgressCallback | None = None) -> dict:
+    def train(
+        self, request: TrainingRequest, owner: Principal | None, progress: ProgressCallback | None = None
+    ) -> dict:
         """Plan, fit, log and register; returns the result (model id, version, metrics, timings).
 
         Args:
@@ -218,7 +221,7 @@ class Trainer:
 
     # --- registration ------------------------------------------------------------------------
 
-    def _register(self, trained: TrainedModel, owner: str | None, timings: dict, *, new_model: bool):
+    def _register(self, trained: TrainedModel, owner: Principal | None, timings: dict, *, new_model: bool):
         """Register a new model (first training) and its new version; nothing is left if any step fails."""
         if new_model:  # registered only now: a process killed while fitting leaves nothing in the registry
             self.registry.create_model(
@@ -227,7 +230,7 @@ class Trainer:
                     TAG_PREFIX + "model_type": trained.model_type,
                     TAG_PREFIX + "task": MODEL_CLASSES[trained.model_type].task,
                     TAG_PREFIX + "created_at": utcnow(),
-                    TAG_PREFIX + "owner": owner or "",
+                    **owner_tags(owner),
                 },
                 description=f"{MODEL_CLASSES[trained.model_type].class_name} trained by mlservice",
             )
@@ -238,7 +241,7 @@ class Trainer:
                 self.registry.forget_model(trained.model_id)
             raise
 
-    def _log_and_register(self, trained: TrainedModel, owner: str | None, timings: dict, new_model: bool):
+    def _log_and_register(self, trained: TrainedModel, owner: Principal | None, timings: dict, new_model: bool):
         """One MLflow run (params, metrics, model artifact) and a new registry version made current.
 
         Returns:

@@ -79,7 +79,7 @@ class FlaskAuth:
             return self.authenticator.from_bearer(header)
         user = session.get("user")
         if user:
-            return Principal(login=user["login"], kind="github", name=user.get("name") or "", github_id=user.get("id"))
+            return Principal.github(user["id"], user["login"], user.get("name") or "")
         return None
 
     def guard(self):

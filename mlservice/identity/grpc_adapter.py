@@ -18,7 +18,7 @@ from mlservice.identity.authenticator import Authenticator
 from mlservice.identity.principal import Principal
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
-LOCAL = Principal(login="local", kind="local", name="local")
+LOCAL = Principal.local()
 _CALLER: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("grpc_caller", default=None)
 
 
@@ -50,7 +50,7 @@ class IdentityInterceptor(grpc.ServerInterceptor):
         if not header:
             return None if self._shared else LOCAL
         if self._shared and hmac.compare_digest(header.encode(), self._shared):
-            return Principal(login="grpc", kind="service", name="grpc")
+            return Principal.service("grpc")
         return self.authenticator.from_bearer(header) if self.authenticator is not None else None
 
     def intercept_service(self, continuation, handler_call_details):

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from mlservice.database import aware, create_engine, create_tables, iso, utc_now
-from mlservice.identity.principal import Principal
+from mlservice.identity.principal import SERVICE_NAME_PATTERN, Principal
 from mlservice.settings import Settings
 
 HANDOFF_TTL = timedelta(minutes=2)
@@ -35,7 +35,8 @@ api_tokens = sa.Table(
     "api_tokens",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("owner", sa.String(100), nullable=False, index=True),
+    sa.Column("owner", sa.String(120), nullable=False, index=True),  # a principal id: github:<id>, service:<name>
+    sa.Column("owner_login", sa.String(100), nullable=True),  # shown only
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -60,13 +61,14 @@ class TokenStore:
         self.engine = create_engine(database_url)
         create_tables(self.engine, metadata)
 
-    def create(self, owner: str, name: str, expires_days: int | None) -> tuple[dict, str]:
-        """A new token for owner; returns (its record, the secret shown once)."""
+    def create(self, owner: Principal, name: str, expires_days: float | None) -> tuple[dict, str]:
+        """A new token that acts as owner; returns (its record, the secret shown once)."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utc_now()
         record = {
             "id": uuid.uuid4().hex,
-            "owner": owner,
+            "owner": owner.id,
+            "owner_login": owner.login,
             "name": name,
             "token_hash": _hash(secret),
             "created_at": now,
@@ -89,20 +91,20 @@ class TokenStore:
             "revoked": row["revoked_at"] is not None,
         }
 
-    def list(self, owner: str) -> list[dict]:
+    def list(self, owner: Principal) -> list[dict]:
         """The owner's tokens, newest first (never the secrets)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(api_tokens).where(api_tokens.c.owner == owner).order_by(api_tokens.c.created_at.desc())
+                sa.select(api_tokens).where(api_tokens.c.owner == owner.id).order_by(api_tokens.c.created_at.desc())
             ).mappings()
             return [self._public(row) for row in rows]
 
-    def revoke(self, owner: str, token_id: str) -> bool:
+    def revoke(self, owner: Principal, token_id: str) -> bool:
         """Revoke one of owner's tokens; False when there is no such token of theirs."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 api_tokens.update()
-                .where(api_tokens.c.id == token_id, api_tokens.c.owner == owner, api_tokens.c.revoked_at.is_(None))
+                .where(api_tokens.c.id == token_id, api_tokens.c.owner == owner.id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=utc_now())
             )
             return result.rowcount == 1
@@ -116,7 +118,7 @@ class TokenStore:
         expires_at = aware(row["expires_at"])
         if expires_at is not None and expires_at <= utc_now():
             return None
-        return Principal(login=row["owner"], kind="token", name=row["name"], token_id=row["id"])
+        return Principal.from_id(row["owner"], row["owner_login"], via="token", token_id=row["id"])
 
     def create_handoff(self, user: dict) -> str:
         """A one-time code for the dashboard to exchange for a token for user."""
@@ -147,7 +149,8 @@ class TokenStore:
         if aware(row["expires_at"]) <= utc_now():
             return None
         days = HANDOFF_TOKEN_TTL.total_seconds() / 86400
-        record, secret = self.create(row["login"], "dashboard sign-in", expires_days=days)
+        user = Principal.github(row["github_id"], row["login"], row["name"])
+        record, secret = self.create(user, "dashboard sign-in", expires_days=days)
         return {"token": secret, "login": row["login"], "name": row["name"], "expires_at": record["expires_at"]}
 
 
@@ -187,12 +190,23 @@ def resolve_secret_key(settings: Settings) -> str:
     return _read_or_create_secret(settings.state_dir / "secret_key", lambda: secrets.token_hex(32))
 
 
-def static_tokens(settings: Settings) -> list[tuple[str, str, str]]:
-    """(name, token, kind) of the configured service tokens, plus the local token when embedded."""
+def static_tokens(settings: Settings) -> list[tuple[Principal, str]]:
+    """(principal, token) of the configured service tokens, plus the local token when embedded.
+
+    ``MLSERVICE_API_TOKENS`` entries are ``name=token`` (split at the first ``=``: a token may hold
+    ``=``) or a bare token, named ``service``.
+
+    Raises:
+        ValueError: a name that cannot be a principal's (letters, digits, ``_ . -``), or an empty token.
+    """
     tokens = []
     for entry in filter(None, (part.strip() for part in settings.api_tokens.split(","))):
-        name, _, token = entry.rpartition("=")
-        tokens.append((name or "service", token, "service"))
+        name, separator, token = entry.partition("=")
+        if not separator:
+            name, token = "service", entry
+        if not SERVICE_NAME_PATTERN.match(name) or not token:
+            raise ValueError(f"MLSERVICE_API_TOKENS: {name[:40]!r} is not name=token (name: letters, digits, _ . -)")
+        tokens.append((Principal.service(name), token))
     if not settings.github_enabled:
-        tokens.append(("local", ensure_local_token(settings), "local"))
+        tokens.append((Principal.local(), ensure_local_token(settings)))
     return tokens

@@ -27,12 +27,13 @@ from typing import Any
 
 from mlservice.core.inputs import TrainingRequest
 from mlservice.errors import Cancelled, ServiceError
+from mlservice.identity.principal import Principal
 from mlservice.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobStore
 
 logger = logging.getLogger(__name__)
 
 # (request, owner, progress) -> the training's result; progress may raise Cancelled
-Execute = Callable[[TrainingRequest, "str | None", Callable[[str, float], None]], dict[str, Any]]
+Execute = Callable[[TrainingRequest, "Principal | None", Callable[[str, float], None]], dict[str, Any]]
 
 
 class JobRunner:  # pylint: disable=too-many-instance-attributes
@@ -90,9 +91,10 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
             except Exception as exc:  # pylint: disable=broad-exception-caught  # the database may be restarting
                 logger.warning("Job heartbeat failed (will retry): %s", type(exc).__name__)
 
-    def submit(self, request: TrainingRequest, owner: str | None = None) -> dict:
+    def submit(self, request: TrainingRequest, owner: Principal | None = None) -> dict:
         """Queue a (re)training the caller has already checked; returns the job (status ``queued``)."""
-        job = self.store.create(request.kind, request.model_id, owner, request.to_json())
+        owner_id, login = (owner.id, owner.login) if owner is not None else (None, None)
+        job = self.store.create(request.kind, request.model_id, owner_id, request.to_json(), owner_login=login)
         self.start()
         self._executor.submit(self._run, job["id"])
         return job
@@ -120,7 +122,8 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
                 raise Cancelled("cancelled on request")
 
         try:
-            result = self.execute(request, job["owner"], progress)
+            owner = Principal.from_id(job["owner"], job["owner_login"]) if job["owner"] else None
+            result = self.execute(request, owner, progress)
         except Cancelled as exc:
             self.store.finish(job_id, CANCELLED, error=exc.message)
         except ServiceError as exc:

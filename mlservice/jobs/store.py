@@ -27,7 +27,8 @@ jobs = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("model_id", sa.String(100), nullable=True),
-    sa.Column("owner", sa.String(100), nullable=True, index=True),
+    sa.Column("owner", sa.String(120), nullable=True, index=True),  # the principal id
+    sa.Column("owner_login", sa.String(100), nullable=True),  # shown only
     sa.Column("request", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("phase", sa.String(40), nullable=False, default="queued"),
@@ -54,13 +55,21 @@ class JobStore:
         self.engine = create_engine(database_url)
         create_tables(self.engine, metadata)
 
-    def create(self, kind: str, model_id: str | None, owner: str | None, request: dict[str, Any]) -> dict:
+    def create(  # pylint: disable=too-many-arguments
+        self,
+        kind: str,
+        model_id: str | None,
+        owner: str | None,
+        request: dict[str, Any],
+        owner_login: str | None = None,
+    ) -> dict:
         """A new queued job."""
         row = {
             "id": uuid.uuid4().hex,
             "kind": kind,
             "model_id": model_id,
             "owner": owner,
+            "owner_login": owner_login,
             "request": json.dumps(request),
             "status": QUEUED,
             "phase": "queued",
@@ -97,6 +106,7 @@ class JobStore:
             "progress": round(row["progress"], 3),
             "cancel_requested": bool(row["cancel_requested"]),
             "owner": row["owner"],
+            "owner_login": row.get("owner_login"),
             "model_id": (result or {}).get("model_id") or row["model_id"],
             "version": (result or {}).get("version"),
             "result": result,

@@ -47,9 +47,11 @@ class Me(Resource):
 
     @auth.response(401, "Not signed in", ERROR)
     def get(self):
-        """Who is calling: GitHub login (session or personal token) or service token name."""
+        """Who is calling: the principal id (what owns and is granted), the login shown, and how they signed in."""
         principal = caller()
-        return {"login": principal.login, "name": principal.name, "id": principal.github_id, "auth": principal.kind}
+        how = "token" if principal.via == "token" and principal.kind == "github" else principal.kind
+        return {"principal": principal.id, "login": principal.login, "name": principal.name,
+                "id": principal.github_id, "auth": how}  # fmt: skip
 
 
 @auth.route("/tokens")
@@ -59,7 +61,7 @@ class Tokens(Resource):
     @auth.response(200, "Your tokens (never the secrets)", [TOKEN_RECORD])
     def get(self):
         """List your API tokens."""
-        return authenticator().store.list(caller().login)
+        return authenticator().store.list(caller())
 
     @auth.expect(TOKEN_REQUEST, validate=True)
     @auth.response(201, "Created; the secret is in 'token' and is shown only now", TOKEN_RECORD)
@@ -69,7 +71,7 @@ class Tokens(Resource):
         days, limit = body.get("expires_in_days"), authenticator().settings.token_max_days
         if days is not None and days > limit:
             raise InvalidInput(f"expires_in_days is {days}; tokens live at most {limit} days here")
-        record, secret = authenticator().store.create(caller().login, body["name"], days)
+        record, secret = authenticator().store.create(caller(), body["name"], days)
         return {**record, "token": secret}, 201
 
 
@@ -81,7 +83,7 @@ class TokenItem(Resource):
     @auth.response(404, "No such token of yours", ERROR)
     def delete(self, token_id):
         """Revoke one of your API tokens."""
-        if not authenticator().store.revoke(caller().login, token_id):
+        if not authenticator().store.revoke(caller(), token_id):
             return {"message": f"No active token '{token_id}' of yours"}, 404
         return "", 204
 

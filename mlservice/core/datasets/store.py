@@ -40,6 +40,7 @@ from mlservice.core.datasets.parsing import (
 )
 from mlservice.core.datasets.repo import repo_datasets
 from mlservice.errors import DatasetNotFound, InUse, InvalidInput, PayloadTooLarge, Unavailable
+from mlservice.identity.principal import Principal
 from mlservice.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class DatasetStore:
 
     # --- public API ---------------------------------------------------------------------------
 
-    def upload(self, name: str, data: bytes, owner: str | None = None) -> Record:
+    def upload(self, name: str, data: bytes, owner: Principal | None = None) -> Record:
         """Store CSV bytes as a version of dataset name; known bytes return the existing version.
 
         Returns:
@@ -206,7 +207,7 @@ class DatasetStore:
         logger.info("stored dataset %s version %s (%d rows)", name, md5, len(frame))
         return {**record, "created": True}
 
-    def _new_record(self, name: str, md5: str, size: int, frame: pd.DataFrame, owner: str | None) -> Record:
+    def _new_record(self, name: str, md5: str, size: int, frame: pd.DataFrame, owner: Principal | None) -> Record:
         return {
             "name": name,
             "version": md5,
@@ -215,7 +216,8 @@ class DatasetStore:
             "rows": len(frame),
             "columns": column_types(frame),
             "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "owner": owner,
+            "owner": owner.id if owner else None,
+            "owner_name": owner.login if owner else None,
             "path": object_path(md5),
             "uri": self.uri(object_path(md5)),
             "source": "upload",
