@@ -119,6 +119,26 @@ class MLServiceStub:
                 request_serializer=app__pb2.JobId.SerializeToString,
                 response_deserializer=app__pb2.Job.FromString,
                 _registered_method=True)
+        self.ListModelPermissions = channel.unary_unary(
+                '/mlservice.MLService/ListModelPermissions',
+                request_serializer=app__pb2.ModelId.SerializeToString,
+                response_deserializer=app__pb2.ModelPermissions.FromString,
+                _registered_method=True)
+        self.GetModelPermission = channel.unary_unary(
+                '/mlservice.MLService/GetModelPermission',
+                request_serializer=app__pb2.ModelPermission.SerializeToString,
+                response_deserializer=app__pb2.ModelPermission.FromString,
+                _registered_method=True)
+        self.SetModelPermission = channel.unary_unary(
+                '/mlservice.MLService/SetModelPermission',
+                request_serializer=app__pb2.ModelPermission.SerializeToString,
+                response_deserializer=app__pb2.ModelPermission.FromString,
+                _registered_method=True)
+        self.DeleteModelPermission = channel.unary_unary(
+                '/mlservice.MLService/DeleteModelPermission',
+                request_serializer=app__pb2.ModelPermission.SerializeToString,
+                response_deserializer=app__pb2.DeleteResponse.FromString,
+                _registered_method=True)
 
 
 class MLServiceServicer:
@@ -228,6 +248,31 @@ class MLServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModelPermissions(self, request, context):
+        """Per-model grants, as REST's /models/<id>/permissions (MANAGE on the model).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelPermission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelPermission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelPermission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MLServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -315,6 +360,26 @@ def add_MLServiceServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=app__pb2.JobId.FromString,
                     response_serializer=app__pb2.Job.SerializeToString,
+            ),
+            'ListModelPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelPermissions,
+                    request_deserializer=app__pb2.ModelId.FromString,
+                    response_serializer=app__pb2.ModelPermissions.SerializeToString,
+            ),
+            'GetModelPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelPermission,
+                    request_deserializer=app__pb2.ModelPermission.FromString,
+                    response_serializer=app__pb2.ModelPermission.SerializeToString,
+            ),
+            'SetModelPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelPermission,
+                    request_deserializer=app__pb2.ModelPermission.FromString,
+                    response_serializer=app__pb2.ModelPermission.SerializeToString,
+            ),
+            'DeleteModelPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelPermission,
+                    request_deserializer=app__pb2.ModelPermission.FromString,
+                    response_serializer=app__pb2.DeleteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -776,6 +841,114 @@ class MLService:
             '/mlservice.MLService/CancelJob',
             app__pb2.JobId.SerializeToString,
             app__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/ListModelPermissions',
+            app__pb2.ModelId.SerializeToString,
+            app__pb2.ModelPermissions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/GetModelPermission',
+            app__pb2.ModelPermission.SerializeToString,
+            app__pb2.ModelPermission.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/SetModelPermission',
+            app__pb2.ModelPermission.SerializeToString,
+            app__pb2.ModelPermission.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/DeleteModelPermission',
+            app__pb2.ModelPermission.SerializeToString,
+            app__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

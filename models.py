@@ -20,19 +20,22 @@ from typing import Any
 import requests
 from mlflow.tracking import MlflowClient
 
+from mlservice.core.access import OWNER_TAG, AccessControl
 from mlservice.core.artifacts import discard_run
 from mlservice.core.catalogue import MODEL_CLASSES
-from mlservice.core.datasets import DatasetCatalog, DatasetStore
+from mlservice.core.datasets import DatasetCatalog, DatasetStore, parse_ref
 from mlservice.core.fitting import warm_up as warm_up_fits
-from mlservice.core.inputs import PredictRequest, TrainingRequest, check_version
+from mlservice.core.inputs import RETRAIN, PredictRequest, TrainingRequest, check_version
 from mlservice.core.model_cache import ModelCache
 from mlservice.core.records import detail_record, list_records, version_record
 from mlservice.core.registry import Registry, registry_errors
 from mlservice.core.resolution import VersionResolver
 from mlservice.core.serving import Predictor
 from mlservice.core.training import ProgressCallback, Trainer
-from mlservice.errors import ModelNotFound
-from mlservice.identity.principal import Principal
+from mlservice.errors import Conflict, DatasetNotFound, InvalidInput, ModelNotFound, NotFound
+from mlservice.identity.grants import GrantStore
+from mlservice.identity.permissions import AccessPolicy, Permission
+from mlservice.identity.principal import Principal, check_principal
 from mlservice.jobs.runner import JobRunner
 from mlservice.settings import Settings
 
@@ -47,7 +50,7 @@ class Dispatched:
     job: dict[str, Any] | None = None
 
 
-class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  # one method per operation, each takes its caller
+class ModelService:  # pylint: disable=too-many-public-methods  # one method per operation
     """Train, version, serve and delete models; datasets; training jobs."""
 
     def __init__(self, settings: Settings, client: MlflowClient | None = None):
@@ -63,6 +66,12 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
         )
         self.trainer = Trainer(settings, self.registry, self.resolver, self.datasets, self.cache, self._pool)
         self.predictor = Predictor(settings, self.registry, self.resolver, self.cache)
+        self.access = AccessControl(
+            AccessPolicy.from_settings(settings),
+            GrantStore(settings.service_database_url, settings.registry_ttl_seconds),
+            self.registry,
+            settings.registry_ttl_seconds,
+        )
         self._jobs: JobRunner | None = None
         self._jobs_lock = threading.Lock()
 
@@ -116,14 +125,27 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
             InvalidInput, Conflict, ModelNotFound, DatasetNotFound, TrainingLimitExceeded, Unavailable,
             Cancelled (progress raised it): see ``Trainer``. A queued job reports its own failure.
         """
+        request.check()
+        if request.kind == RETRAIN:
+            self.access.model(caller, request.model_id, Permission.EDIT, "retrain")
+        if request.uses_dataset:
+            self._require_dataset(request.dataset, caller)
         if request.run_async:
             self.trainer.plan(request)  # the checks the training itself starts with
             return Dispatched(job=self.jobs.submit(request, caller))
         return Dispatched(result=self.trainer.train(request, caller, progress))
 
+    def _require_dataset(self, ref: str, caller: Principal | None) -> None:
+        """READ on an uploaded dataset a training names (repository datasets are everyone's)."""
+        try:
+            versions = self.datasets.store.versions(parse_ref(ref)[0])
+        except DatasetNotFound:
+            return  # a repository dataset, or none: the training's own checks say which
+        self.access.dataset(caller, versions, Permission.READ, "train on")
+
     def get_job(self, job_id: str, caller: Principal | None = None) -> dict[str, Any]:
-        """A training job: status, phase, progress, result or error."""
-        return self.jobs.get(job_id)
+        """A training job: status, phase, progress, result or error (its submitter's and the admins' only)."""
+        return self.access.job(caller, self.jobs.get(job_id))
 
     def list_jobs(self, caller: Principal | None = None) -> list[dict[str, Any]]:
         """The caller's most recent training jobs, newest first."""
@@ -131,17 +153,19 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
 
     def cancel_job(self, job_id: str, caller: Principal | None = None) -> dict[str, Any]:
         """Cancel a queued job, or stop a running one before it registers anything."""
+        self.access.job(caller, self.jobs.store.get(job_id))
         return self.jobs.cancel(job_id)
 
     # --- models --------------------------------------------------------------------------------
 
     def list_models(self, caller: Principal | None = None) -> list[dict[str, Any]]:
-        """Every model the service manages, oldest first, each with its current version's data."""
-        return list_records(*self.registry.managed_models())
+        """Every model the caller may read, oldest first, each with its current version's data."""
+        return self.access.readable_models(caller, list_records(*self.registry.managed_models()))
 
     def get_model(self, model_id: str, caller: Principal | None = None) -> dict[str, Any]:
         """One model with its current version's data and every version (newest first)."""
         registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.READ, "read", registered)
         with registry_errors(f"read versions of {model_id}"):
             record = detail_record(registered, self.registry.versions(model_id))
         if record is None:
@@ -150,18 +174,63 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
 
     def get_metrics(self, model_id: str, version: Any = None, caller: Principal | None = None) -> dict[str, Any]:
         """Metrics of the current (or given) version."""
+        self.access.model(caller, model_id, Permission.READ, "read")
         record = version_record(self.resolver.resolve(model_id, check_version(version), fresh=True))
         keys = ("version", "metrics", "evaluation")
         return {"model_id": model_id, **{key: record[key] for key in keys}}
 
     def delete_model(self, model_id: str, caller: Principal | None = None) -> None:
-        """Remove the registered model, all its versions, its runs and their artifacts."""
-        self.registry.registered_model(model_id)
+        """Remove the registered model, all its versions, its runs, their artifacts and its grants."""
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.MANAGE, "delete", registered)
         run_ids = self.registry.delete_model(model_id)
+        self.access.forget_model(model_id)
         self.resolver.forget(model_id)
         self.cache.drop_model(model_id)
         for run_id in run_ids:
             discard_run(self.registry.client, run_id, self.settings.mlflow_tracking_uri)
+
+    # --- permissions -----------------------------------------------------------------------------
+
+    def list_permissions(self, model_id: str, caller: Principal | None = None) -> dict[str, Any]:
+        """A model's owner and every grant on it (MANAGE)."""
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.MANAGE, "see the grants of", registered)
+        owner = registered.tags.get(OWNER_TAG, "")
+        return {"model_id": model_id, "owner": owner, "default": self.access.policy.default.name,
+                "grants": self.access.grants.of_model(model_id)}  # fmt: skip
+
+    def get_permission(self, model_id: str, principal: str, caller: Principal | None = None) -> dict[str, Any]:
+        """What one principal may do with a model, and whether a grant says so (MANAGE, or that principal)."""
+        registered = self.registry.registered_model(model_id)
+        needed = Permission.READ if caller is not None and caller.id == principal else Permission.MANAGE
+        self.access.model(caller, model_id, needed, "see the grants of", registered)
+        grant = self.access.grants.get(model_id, check_principal(principal))
+        effective = self.access.policy.level(Principal.from_id(principal), registered.tags.get(OWNER_TAG), grant)
+        return {
+            "model_id": model_id,
+            "principal": principal,
+            "permission": effective.name,
+            "granted": grant is not None,
+        }
+
+    def set_permission(
+        self, model_id: str, principal: str, permission: str, caller: Principal | None = None
+    ) -> dict[str, Any]:
+        """Grant a principal READ, EDIT, MANAGE or NO_PERMISSIONS on a model (MANAGE)."""
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.MANAGE, "grant on", registered)
+        level = Permission.parse(permission)
+        if check_principal(principal) == registered.tags.get(OWNER_TAG):
+            raise InvalidInput(f"{principal} owns model '{model_id}': an owner always has MANAGE")
+        return self.access.grants.set(model_id, principal, level, caller.id if caller else None)
+
+    def delete_permission(self, model_id: str, principal: str, caller: Principal | None = None) -> None:
+        """Remove a principal's grant on a model: the default permission applies again (MANAGE)."""
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.MANAGE, "grant on", registered)
+        if not self.access.grants.delete(model_id, check_principal(principal)):
+            raise NotFound(f"{principal} has no grant on model '{model_id}'")
 
     # --- serving -------------------------------------------------------------------------------
 
@@ -172,32 +241,51 @@ class ModelService:  # pylint: disable=too-many-public-methods,unused-argument  
             ``{"model_id", "version", "predictions", "classes"?, "probabilities"?}`` with NumPy arrays:
             each front end encodes them its own way (JSON lists, protobuf, tensors).
         """
+        self.access.model(caller, request.model_id, Permission.READ, "predict with")
         return self.predictor.predict(request)
 
     def predict_csv(  # pylint: disable=too-many-arguments
         self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False, caller: Principal | None = None
     ) -> dict[str, Any] | str:
         """Batch predictions for a CSV whose header names the model's features (arrays as ``predict``, or CSV text)."""
+        self.access.model(caller, model_id, Permission.READ, "predict with")
         return self.predictor.predict_csv(model_id, data, version, as_csv)
 
     # --- datasets ------------------------------------------------------------------------------
 
     def list_datasets(self, caller: Principal | None = None) -> list[dict[str, Any]]:
-        """Uploaded datasets with their versions, then the DVC-tracked repository datasets."""
-        return self.datasets.list()
+        """Uploaded datasets the caller may read, with their versions, then the DVC-tracked repository datasets."""
+        return self.access.readable_datasets(caller, self.datasets.list())
 
     def dataset_versions(self, name: str, caller: Principal | None = None) -> list[dict[str, Any]]:
         """Every version of an uploaded dataset, newest first."""
-        return self.datasets.store.versions(name)
+        versions = self.datasets.store.versions(name)
+        self.access.dataset(caller, versions, Permission.READ, "read")
+        return versions
 
     def get_dataset(self, name: str, version: str | None = None, caller: Principal | None = None) -> dict[str, Any]:
         """One dataset version (default: the newest) with its schema and a preview of the first rows."""
+        self.dataset_versions(name, caller)
         return self.datasets.store.get(name, version)
 
     def upload_dataset(self, name: str, data: bytes, caller: Principal | None = None) -> dict[str, Any]:
-        """Store a CSV as a new immutable version of dataset ``name`` (identical bytes: the same version)."""
+        """Store a CSV as a new immutable version of dataset ``name`` (identical bytes: the same version).
+
+        A new version of someone else's dataset needs EDIT on it.
+        """
+        try:
+            versions = self.datasets.store.versions(name)
+        except DatasetNotFound:
+            versions = []  # a new dataset: the caller will own it
+        try:
+            self.access.dataset(caller, versions, Permission.EDIT, "add a version to")
+        except DatasetNotFound:  # not even readable by the caller: the name is simply taken
+            raise Conflict(f"dataset name {name!r} is taken by another principal; choose another name") from None
         return self.datasets.store.upload(name, data, owner=caller)
 
     def delete_dataset(self, name: str, version: str, caller: Principal | None = None) -> dict[str, Any]:
-        """Delete a dataset version that no model version was trained on (InUse names the models)."""
+        """Delete a dataset version that no model version was trained on (InUse names the models); its uploader,
+        the dataset's owner or an admin may."""
+        record = self.datasets.version_to_delete(name, version)
+        self.access.dataset_version(caller, self.datasets.store.versions(name), record)
         return self.datasets.delete(name, version)

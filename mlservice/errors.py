@@ -26,6 +26,10 @@ class Unauthenticated(ServiceError):
     """No valid credentials came with the request."""
 
 
+class PermissionDenied(ServiceError):
+    """The caller is known but may not do this to that object (it may see it)."""
+
+
 class InvalidInput(ServiceError):
     """The request itself is wrong (bad field, shape, hyperparameter, ...)."""
 

@@ -110,6 +110,21 @@ class Settings(BaseSettings):
         default=False, description="Behind a reverse proxy: honour X-Forwarded-* (scheme, host) via ProxyFix."
     )
     token_max_days: int = Field(default=365, ge=1, description="Longest lifetime of a personal API token.")
+    default_permission: str = Field(
+        default="READ",
+        pattern=r"(?i)^(READ|EDIT|MANAGE|NO_PERMISSIONS)$",
+        description="What a principal may do with models and datasets it neither owns nor was granted: READ "
+        "(list, get, predict), EDIT (+ retrain), MANAGE (+ delete, grant) or NO_PERMISSIONS (a private workspace).",
+    )
+    admins: str = Field(
+        default="",
+        description="Principal ids with MANAGE on everything, comma-separated: github:<numeric id>, service:<name>.",
+    )
+    grpc_allow_anonymous: bool = Field(
+        default=False,
+        description="Let gRPC calls without credentials in, as the principal 'anonymous', on a non-loopback bind. "
+        "Off by default: only the embedded default on loopback serves anonymous calls (as 'local').",
+    )
     preferred_url_scheme: str = Field(
         default="http",
         validation_alias=AliasChoices("PREFERRED_URL_SCHEME", "MLSERVICE_PREFERRED_URL_SCHEME"),

@@ -21,6 +21,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import grpc
 import pytest
 
 from mlservice.devstack.processes import (  # noqa: F401  # pylint: disable=unused-import  # the tests import these from here
@@ -201,23 +202,25 @@ def service(settings):  # pylint: disable=redefined-outer-name
 
 
 def service_env(settings, **overrides: str) -> dict[str, str]:  # pylint: disable=redefined-outer-name
-    """Environment of a REST/gRPC process configured like the tests' settings."""
+    """Environment of a REST/gRPC process configured like the tests' settings (overrides win)."""
     return base_env(
-        MLFLOW_TRACKING_URI=settings.mlflow_tracking_uri,
-        MLSERVICE_API_TOKENS=settings.api_tokens,
-        SECRET_KEY=settings.secret_key,
-        MLSERVICE_DATABASE_URL=settings.database_url,
-        MLSERVICE_STATE_DIR=str(settings.state_dir),
-        MLSERVICE_DATASET_STORE_URL=settings.dataset_store_url,
-        MLSERVICE_S3_ENDPOINT_URL=settings.s3_endpoint_url,
-        AWS_ACCESS_KEY_ID=settings.s3_access_key_id,
-        AWS_SECRET_ACCESS_KEY=settings.s3_secret_access_key,
-        MLSERVICE_EXPERIMENT_NAME="mlservice-tests",
-        MLSERVICE_REGISTRY_TTL_SECONDS="0",
-        MLSERVICE_MLFLOW_TIMEOUT_SECONDS=str(MLFLOW_TIMEOUT_SECONDS),
-        MLSERVICE_MLFLOW_MAX_RETRIES="0",
-        MLSERVICE_HOST="127.0.0.1",
-        **overrides,
+        **{
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "MLSERVICE_API_TOKENS": settings.api_tokens,
+            "SECRET_KEY": settings.secret_key,
+            "MLSERVICE_DATABASE_URL": settings.database_url,
+            "MLSERVICE_STATE_DIR": str(settings.state_dir),
+            "MLSERVICE_DATASET_STORE_URL": settings.dataset_store_url,
+            "MLSERVICE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+            "AWS_ACCESS_KEY_ID": settings.s3_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+            "MLSERVICE_EXPERIMENT_NAME": "mlservice-tests",
+            "MLSERVICE_REGISTRY_TTL_SECONDS": "0",
+            "MLSERVICE_MLFLOW_TIMEOUT_SECONDS": str(MLFLOW_TIMEOUT_SECONDS),
+            "MLSERVICE_MLFLOW_MAX_RETRIES": "0",
+            "MLSERVICE_HOST": "127.0.0.1",
+            **overrides,
+        }
     )
 
 
@@ -263,6 +266,22 @@ def grpc_server_process(settings, log_dir):  # pylint: disable=redefined-outer-n
     process = FrontEnd("grpc", port, env, log_dir).start_and_wait()
     yield process
     process.stop()
+
+
+class _BearerMetadata(grpc.UnaryUnaryClientInterceptor):
+    """Adds the tests' token to every call of a channel (as any real client sends its own)."""
+
+    def __init__(self, token: str):
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        details = client_call_details._replace(metadata=tuple(client_call_details.metadata or ()) + self.metadata)
+        return continuation(details, request)
+
+
+def authenticated(channel, token: str = API_TOKEN):
+    """A gRPC channel whose calls carry ``authorization: Bearer <token>`` (default: the tests' service token)."""
+    return grpc.intercept_channel(channel, _BearerMetadata(token))
 
 
 def train(service, model_type: str, X=None, y=None, **options) -> dict:

@@ -109,7 +109,8 @@ def test_browser_flow_login_callback_session_protected_call_logout(live):
     done = sign_in(browser, live.url)
     assert done.status_code == 302
     me = browser.get(f"{live.url}/me").json()
-    assert me == {"login": "octocat", "name": "The Octocat", "id": 583231, "auth": "github"}
+    assert me == {"principal": "github:583231", "login": "octocat", "name": "The Octocat", "id": 583231,
+                  "auth": "github"}  # fmt: skip
     assert browser.get(f"{live.url}/models").status_code == 200
     cookie = next(c for c in browser.cookies if c.name == "session")
     assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite") == "Lax"
@@ -187,7 +188,7 @@ def test_personal_tokens_create_list_use_revoke(live, settings):
     assert [t["name"] for t in listed][:1] == ["ci"] and all("token" not in t for t in listed)
     script = {"Authorization": f"Bearer {token}"}
     assert requests.get(f"{live.url}/me", headers=script, timeout=10).json() == {
-        "login": "octocat", "name": "ci", "id": None, "auth": "token"
+        "principal": "github:583231", "login": "octocat", "name": "octocat", "id": 583231, "auth": "token"
     }  # fmt: skip
     with sa.create_engine(settings.database_url).connect() as conn:
         stored = conn.execute(sa.text("SELECT token_hash FROM api_tokens WHERE name = 'ci'")).scalars().all()
@@ -219,7 +220,8 @@ def test_models_record_their_owner(live, iris):
     trained = browser.post(f"{live.url}/models/train", json={"model_type": "knn", "X": X, "y": y}).json()
     try:
         listed = {m["id"]: m for m in browser.get(f"{live.url}/models").json()}
-        assert listed[trained["model_id"]]["owner"] == "octocat"
+        assert listed[trained["model_id"]]["owner"] == "github:583231"  # GitHub users by numeric id
+        assert listed[trained["model_id"]]["owner_name"] == "octocat"
     finally:
         browser.delete(f"{live.url}/models/{trained['model_id']}")
 

@@ -13,7 +13,7 @@ import requests
 
 import app_pb2
 import app_pb2_grpc
-from tests.conftest import API_TOKEN, AUTH_HEADERS, ROOT
+from tests.conftest import API_TOKEN, AUTH_HEADERS, ROOT, authenticated
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +28,9 @@ def http():
 
 @pytest.fixture
 def grpc_stub(grpc_server_process):
+    """A stub that authenticates as the same principal as ``http`` (the tests' service token)."""
     with grpc.insecure_channel(grpc_server_process.url) as channel:
-        yield app_pb2_grpc.MLServiceStub(channel)
+        yield app_pb2_grpc.MLServiceStub(authenticated(channel))
 
 
 def rows(X):

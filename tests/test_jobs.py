@@ -44,7 +44,13 @@ class StubCore:
             progress("fitting", 0.2)  # raises Cancelled once cancellation was asked for
         progress("logging to MLflow", 0.7)
         model_id = request.model_id or f"{request.model_type}-1"
-        return {"model_id": model_id, "version": 1, "metrics": {"accuracy": 1.0}, "timings": {}, "owner": owner and owner.id}
+        return {
+            "model_id": model_id,
+            "version": 1,
+            "metrics": {"accuracy": 1.0},
+            "timings": {},
+            "owner": owner and owner.id,
+        }
 
 
 KNN = TrainingRequest(model_type="knn", X=[[0.0], [1.0]], y=[0, 1], run_async=True)

@@ -45,6 +45,10 @@ DATASET = {"name": "d", "version": "0" * 32, "md5": "0" * 32, "size": 10, "rows"
            "created_at": "t", "uri": "s3://dvc/x", "source": "upload", "created": True}  # fmt: skip
 
 
+GRANT = {"model_id": "m1", "principal": "github:7", "permission": "EDIT", "granted_by": "service:parity",
+         "granted_at": "t"}  # fmt: skip
+
+
 class RecordingCore:
     """Stands in for models.ModelService: records every call, answers with canned records or raises."""
 
@@ -99,6 +103,21 @@ class RecordingCore:
 
     def delete_dataset(self, name, version, caller=None):
         self._record("delete_dataset", name, version, caller)
+
+    def list_permissions(self, model_id, caller=None):
+        self._record("list_permissions", model_id, caller)
+        return {"model_id": model_id, "owner": "service:parity", "default": "READ", "grants": [GRANT]}
+
+    def get_permission(self, model_id, principal, caller=None):
+        self._record("get_permission", model_id, principal, caller)
+        return {**GRANT, "granted": True}
+
+    def set_permission(self, model_id, principal, permission, caller=None):
+        self._record("set_permission", model_id, principal, permission, caller)
+        return GRANT
+
+    def delete_permission(self, model_id, principal, caller=None):
+        self._record("delete_permission", model_id, principal, caller)
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +243,17 @@ REQUESTS = [
      ("GetDataset", app_pb2.DatasetRef(name="d", version="abc123")), ("get_dataset", "d", "abc123", CALLER)),
     ("delete a dataset version", ("delete", "/datasets/d/abc123", None),
      ("DeleteDataset", app_pb2.DatasetRef(name="d", version="abc123")), ("delete_dataset", "d", "abc123", CALLER)),
+    ("the grants on a model", ("get", "/models/m1/permissions", None),
+     ("ListModelPermissions", app_pb2.ModelId(model_id="m1")), ("list_permissions", "m1", CALLER)),
+    ("one principal's permission", ("get", "/models/m1/permissions/github:7", None),
+     ("GetModelPermission", app_pb2.ModelPermission(model_id="m1", principal="github:7")),
+     ("get_permission", "m1", "github:7", CALLER)),
+    ("grant", ("put", "/models/m1/permissions/github:7", {"permission": "EDIT"}),
+     ("SetModelPermission", app_pb2.ModelPermission(model_id="m1", principal="github:7", permission="EDIT")),
+     ("set_permission", "m1", "github:7", "EDIT", CALLER)),
+    ("remove a grant", ("delete", "/models/m1/permissions/github:7", None),
+     ("DeleteModelPermission", app_pb2.ModelPermission(model_id="m1", principal="github:7")),
+     ("delete_permission", "m1", "github:7", CALLER)),
 ]  # fmt: skip
 
 

@@ -211,3 +211,25 @@ def job_message(job: dict[str, Any]) -> app_pb2.Job:
         timings=result.get("timings", {}),
         cancel_requested=job["cancel_requested"],
     )
+
+
+def model_permission(record: dict[str, Any]) -> app_pb2.ModelPermission:
+    """A grant (or a principal's effective permission) as the proto's ModelPermission."""
+    return app_pb2.ModelPermission(
+        model_id=record["model_id"],
+        principal=record["principal"],
+        permission=record["permission"],
+        granted=bool(record.get("granted", True)),
+        granted_by=record.get("granted_by") or "",
+        granted_at=record.get("granted_at") or "",
+    )
+
+
+def model_permissions(record: dict[str, Any]) -> app_pb2.ModelPermissions:
+    """A model's owner, default permission and grants as the proto's ModelPermissions."""
+    return app_pb2.ModelPermissions(
+        model_id=record["model_id"],
+        owner=record["owner"],
+        default_permission=record["default"],
+        grants=[model_permission(grant) for grant in record["grants"]],
+    )

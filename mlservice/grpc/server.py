@@ -32,7 +32,7 @@ def build_server(settings: Settings, service, authenticator: Authenticator | Non
     """
     if authenticator is None:
         authenticator = Authenticator(settings, TokenStore(settings.service_database_url))
-    interceptors = [IdentityInterceptor(authenticator, settings.grpc_auth_token), MalformedRequestInterceptor()]
+    interceptors = [IdentityInterceptor(authenticator, settings), MalformedRequestInterceptor()]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         interceptors=interceptors,

@@ -136,3 +136,22 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
     def DeleteDataset(self, request, context):
         self.service.delete_dataset(request.name, request.version, current_caller())
         return app_pb2.DeleteResponse(success=True)
+
+    @translate_errors
+    def ListModelPermissions(self, request, context):
+        return convert.model_permissions(self.service.list_permissions(request.model_id, current_caller()))
+
+    @translate_errors
+    def GetModelPermission(self, request, context):
+        found = self.service.get_permission(request.model_id, request.principal, current_caller())
+        return convert.model_permission(found)
+
+    @translate_errors
+    def SetModelPermission(self, request, context):
+        granted = self.service.set_permission(request.model_id, request.principal, request.permission, current_caller())
+        return convert.model_permission(granted)
+
+    @translate_errors
+    def DeleteModelPermission(self, request, context):
+        self.service.delete_permission(request.model_id, request.principal, current_caller())
+        return app_pb2.DeleteResponse(success=True)

@@ -15,6 +15,7 @@ from mlservice.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     ServiceError,
     TrainingLimitExceeded,
     Unauthenticated,
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 # Most specific first: PayloadTooLarge is an InvalidInput, InUse a Conflict.
 STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),

@@ -2,20 +2,31 @@
 
 ``IdentityInterceptor`` authenticates every call but the standard health service and hands the
 caller to the servicer through ``current_caller()`` (a context variable set in the thread that runs
-the call). A call without credentials acts as ``local`` unless the server requires them
-(``GRPC_AUTH_TOKEN`` set): then it is refused with UNAUTHENTICATED, as is any invalid token.
-``GRPC_AUTH_TOKEN`` itself is accepted as the service principal ``grpc``.
+the call). An invalid token is refused with UNAUTHENTICATED. A call without credentials:
+
+- in the embedded default (no GitHub sign-in) on a loopback bind, acts as ``local``, the machine's
+  one user, so the reference client works unchanged against ``make run``;
+- elsewhere is refused with UNAUTHENTICATED, unless ``MLSERVICE_GRPC_ALLOW_ANONYMOUS=true`` lets it in
+  on purpose as ``anonymous`` (the default permission only; the server warns at start).
+
+``GRPC_AUTH_TOKEN``, a shared secret of older releases, is accepted as the principal ``service:grpc``
+and, when set, no call goes without credentials.
 """
 
 from __future__ import annotations
 
 import contextvars
 import hmac
+import ipaddress
+import logging
 
 import grpc
 
 from mlservice.identity.authenticator import Authenticator
 from mlservice.identity.principal import Principal
+from mlservice.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 LOCAL = Principal.local()
@@ -37,18 +48,45 @@ def _handler_kind(handler: grpc.RpcMethodHandler):
     return kinds[(handler.request_streaming, handler.response_streaming)]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches only this machine."""
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def anonymous_principal(settings: Settings) -> Principal | None:
+    """Who a call without credentials acts as on a server with these settings (None: refused)."""
+    if settings.grpc_auth_token:
+        return None
+    if not settings.github_enabled and is_loopback(settings.host):
+        return LOCAL
+    return Principal.anonymous() if settings.grpc_allow_anonymous else None
+
+
 class IdentityInterceptor(grpc.ServerInterceptor):
     """Authenticates each call (but health) with the REST API's tokens and exposes the caller to the servicer."""
 
-    def __init__(self, authenticator: Authenticator | None, shared_token: str | None = None):
+    def __init__(self, authenticator: Authenticator | None, settings: Settings):
         self.authenticator = authenticator
+        self.anonymous = anonymous_principal(settings)
+        shared_token = settings.grpc_auth_token
         self._shared = f"Bearer {shared_token}".encode() if shared_token else None
+        if self.anonymous is not None and self.anonymous.kind == "anonymous":
+            logger.warning(
+                "gRPC on %s:%s ANSWERS CALLS WITHOUT CREDENTIALS (MLSERVICE_GRPC_ALLOW_ANONYMOUS=true), as the "
+                "principal 'anonymous' with the default permission %s",
+                settings.host, settings.grpc_port, settings.default_permission.upper(),
+            )  # fmt: skip
 
     def identify(self, metadata) -> Principal | None:
         """The caller a call's metadata names; None when the credentials are missing or invalid."""
         header = str(dict(metadata or ()).get("authorization", ""))
         if not header:
-            return None if self._shared else LOCAL
+            return self.anonymous
         if self._shared and hmac.compare_digest(header.encode(), self._shared):
             return Principal.service("grpc")
         return self.authenticator.from_bearer(header) if self.authenticator is not None else None

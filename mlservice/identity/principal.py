@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mlservice.errors import InvalidInput
+
 GITHUB, SERVICE, LOCAL, ANONYMOUS = "github", "service", "local", "anonymous"
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PRINCIPAL_ID_PATTERN = re.compile(r"^(github:[0-9]{1,20}|service:[A-Za-z0-9][A-Za-z0-9_.-]{0,99}|local|anonymous)$")
@@ -71,6 +73,10 @@ class Principal:
         return int(self.id.split(":", 1)[1]) if self.kind == GITHUB else None
 
 
-def is_principal_id(text: str) -> bool:
-    """Whether text names a principal (``github:<id>``, ``service:<name>``, ``local``, ``anonymous``)."""
-    return isinstance(text, str) and bool(PRINCIPAL_ID_PATTERN.match(text))
+def check_principal(text: object) -> str:
+    """A principal id as given, or InvalidInput saying what one looks like."""
+    if not isinstance(text, str) or not PRINCIPAL_ID_PATTERN.match(text):
+        raise InvalidInput(
+            f"{str(text)[:60]!r} is not a principal: github:<numeric id>, service:<token name>, local or anonymous"
+        )
+    return text

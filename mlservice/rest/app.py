@@ -24,13 +24,14 @@ from mlservice.rest.dataset_routes import datasets
 from mlservice.rest.errors import COMMON_RESPONSES, install_error_handlers
 from mlservice.rest.job_routes import jobs
 from mlservice.rest.model_routes import metrics, models
+from mlservice.rest.permission_routes import permissions
 from mlservice.rest.schemas import ERROR
 from mlservice.rest.service_routes import catalogue, health
 from mlservice.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-NAMESPACES = (health, catalogue, models, metrics, datasets, jobs, auth)
+NAMESPACES = (health, catalogue, models, permissions, metrics, datasets, jobs, auth)
 
 
 class ServiceApi(Api):
@@ -55,7 +56,7 @@ class ServiceApi(Api):
                 if not any(code.startswith("2") for code in responses):
                     responses["200"] = {"description": "Success"}
                 for code, description in COMMON_RESPONSES.items():
-                    if code == "401" and path in PUBLIC_PATHS:
+                    if code in ("401", "403") and path in PUBLIC_PATHS:
                         continue
                     responses.setdefault(code, {"description": description, "schema": {"$ref": "#/definitions/Error"}})
         return schema

@@ -14,6 +14,7 @@ from mlservice.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     ServiceError,
     TrainingLimitExceeded,
     Unauthenticated,
@@ -23,6 +24,7 @@ from mlservice.errors import (
 # Most specific first: PayloadTooLarge is an InvalidInput, InUse a Conflict.
 HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
+    (PermissionDenied, HTTPStatus.FORBIDDEN),
     (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (NotFound, HTTPStatus.NOT_FOUND),
@@ -37,6 +39,7 @@ HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
 COMMON_RESPONSES = {
     "400": "Invalid input: the message names the problem",
     "401": "Authentication required: sign in or send 'Authorization: Bearer <token>'",
+    "403": "Permission denied: the caller may see the object but not do this to it",
     "413": "Request too large (body, rows or features over the configured limits)",
     "503": "MLflow or the artifact/dataset store is unavailable; try again",
 }

@@ -54,13 +54,22 @@ class DatasetCatalog:
             raise
         return self.store.load_frame(record["name"], record["version"]), record
 
+    def version_to_delete(self, name: str, version: str) -> Record:
+        """The record of the version a delete names (resolved, as the delete itself will).
+
+        Raises:
+            InvalidInput: no version given (a version is always named: never "the newest" by accident).
+            DatasetNotFound: no such version.
+        """
+        if not isinstance(version, str) or not version.strip():
+            raise InvalidInput("version is required to delete a dataset version")
+        return self.store.resolve(name, version)
+
     def delete(self, name: str, version: str) -> dict[str, Any]:
         """Delete one uploaded version that no model was trained on.
 
         Raises:
-            InvalidInput: no version given (a version is always named: never "the newest" by accident).
-            InUse: models were trained on it (named). DatasetNotFound: no such version.
+            InvalidInput: no version given. InUse: models were trained on it (named). DatasetNotFound.
         """
-        if not isinstance(version, str) or not version.strip():
-            raise InvalidInput("version is required to delete a dataset version")
+        self.version_to_delete(name, version)
         return self.store.delete(name, version, self._models_using)
