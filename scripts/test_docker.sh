@@ -93,7 +93,7 @@ bash docker/standins/build.sh
 
 set +e
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words
-"$PYTHON" -m pytest -m docker -p no:cacheprovider ${PYTEST_ARGS:-} tests/live
+"$PYTHON" -m pytest -m docker -p no:cacheprovider ${PYTEST_ARGS:--v --durations=0} tests/live
 status=$?
 set -e
 exit "$status"
