@@ -281,11 +281,14 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         threading.Thread(target=self._beat, name="training-job-heartbeat", daemon=True).start()
         return self
 
-    def stop(self) -> None:
-        """Stop the heartbeat (running jobs are not waited for)."""
-        self._stop.set()
+    def stop(self, wait: bool = False) -> None:
+        """Stop the heartbeat; with ``wait``, first let running jobs finish (still beating).
+
+        Jobs handed to this process but not started yet stay queued for another process.
+        """
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
+        self._stop.set()
 
     def _dispatch(self, job_id: str) -> None:
         """Hand a job to the pool unless this process already holds it."""

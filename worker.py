@@ -7,8 +7,9 @@ request and queue it in the service database, nothing more. Worker processes (th
 a job is a conditional UPDATE (``jobs.JobStore.claim``), so any number of workers share one queue.
 
 The loop touches ``alive_file()`` on every round; ``docker/healthcheck.py worker`` reports the
-process unhealthy when that file grows old. SIGTERM/SIGINT stop the polling; a job still running then
-is failed by the others' stale-job check, as for any process that stops mid-training.
+process unhealthy when that file grows old. SIGTERM/SIGINT stop the polling and let the running jobs
+finish (their heartbeat goes on); if the container's stop timeout kills the process first, the other
+processes' stale-job check fails those jobs, as for any process that stops mid-training.
 
     python worker.py
 """
@@ -45,7 +46,7 @@ def run(runner: JobRunner, poll_seconds: float, stop: threading.Event, alive: Pa
         if alive is not None:
             alive.touch()
         stop.wait(poll_seconds)
-    runner.stop()
+    runner.stop(wait=True)
 
 
 def serve(settings: Settings) -> None:

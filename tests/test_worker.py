@@ -152,3 +152,19 @@ def test_entrypoint_starts_the_worker_role(tmp_path):
         check=False,
     )
     assert result.returncode != 0 and "MLSERVICE_JOB_WORKERS must be at least 1" in result.stderr
+
+
+def test_stopping_the_worker_lets_a_running_job_finish(store):
+    api = JobRunner(StubCore(), store, workers=0)
+    job = api.submit("train", {"model_type": "knn", "model_id": "long"})
+    core = StubCore(hold=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(JobRunner(core, store, heartbeat_seconds=0.05), 0.05, stop))
+    thread.start()
+    wait_for(lambda: store.get(job["id"])["status"] == "running")
+    stop.set()  # SIGTERM: no new jobs, but the running one goes on
+    thread.join(0.5)
+    assert thread.is_alive() and store.get(job["id"])["status"] == "running"
+    core.release.set()
+    thread.join(10)
+    assert not thread.is_alive() and store.get(job["id"])["status"] == SUCCEEDED
