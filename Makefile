@@ -7,12 +7,11 @@ POETRY := $(TOOLS)/poetry/bin/poetry
 STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 DOCKER_USERNAME ?= mlservice
 IMAGE := $(DOCKER_USERNAME)/mlservice
-GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
-SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh scripts/*.sh)
+SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh docker/standins/*.sh scripts/*.sh)
 
-.PHONY: help install system-deps run test test-unit test-reliability lint audit proto proto-check lock bench bench-quick load \
-        build-push docker-up docker-down k8s-up k8s-down clean
+.PHONY: help install system-deps run test test-unit test-reliability test-docker lint audit proto proto-check lock \
+        bench bench-quick load build-push docker-up docker-down k8s-up k8s-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +51,10 @@ proto: install ## regenerate app_pb2*.py from app.proto
 test-reliability: install system-deps ## only the fault, load, kill and time-limit tests (pytest -m reliability)
 	$(BIN)/python -m pytest -m reliability
 
+# Not part of `make test`: needs a Docker engine (installed and started here when run as root on Debian).
+test-docker: install ## the real image and Compose stack, checked through the published ports (Docker)
+	PYTHON=$(BIN)/python bash scripts/test_docker.sh
+
 lint: install system-deps ## ruff + pylint + layering contracts + deployment-file checks + dependency audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -73,10 +76,8 @@ bench-quick: install ## quick benchmarks, well under 2 minutes
 load: install system-deps ## bounded load test on the real stack (LOAD_SECONDS, LOAD_CLIENTS)
 	$(BIN)/python -m bench.loadtest --duration $(or $(LOAD_SECONDS),60) --clients $(or $(LOAD_CLIENTS),8)
 
-build-push: ## build and push $(IMAGE):<git sha> and :latest
-	docker build -t $(IMAGE):$(GIT_SHA) -t $(IMAGE):latest .
-	docker push $(IMAGE):$(GIT_SHA)
-	docker push $(IMAGE):latest
+build-push: ## build and push $(IMAGE):<git sha> and :latest (<sha>-dirty only, with uncommitted changes)
+	bash scripts/build_push.sh $(IMAGE)
 
 docker-up: ## whole stack in Docker Compose
 	./run_docker_mode.sh

@@ -3,7 +3,7 @@
 #   ./stop_all.sh            delete the Kubernetes resources (namespace mlservice) and stop Compose
 #   ./stop_all.sh --purge    also delete the Compose volumes (PostgreSQL metadata, MinIO objects:
 #                            every model and dataset) and the image loaded into Minikube
-# Only the kubectl context KUBE_CONTEXT (default: minikube) is touched.
+# Only the Minikube profile / kubectl context KUBE_CONTEXT (default: minikube) is touched.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=scripts/deploy_lib.sh
@@ -29,7 +29,7 @@ else
   note "deleting k8s/ resources from the '$KUBE_CONTEXT' context"
   kube delete -k k8s --ignore-not-found --wait=true
   if $purge && have minikube; then
-    minikube image rm mlservice:dev >/dev/null 2>&1 || true
+    mk image rm mlservice:dev >/dev/null 2>&1 || true
   fi
 fi
 

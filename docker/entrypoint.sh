@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entrypoint for every role of the mlservice image; `make run` and the tests run it natively too.
-#   entrypoint.sh rest | grpc | dashboard | mlflow [extra args passed to the server]
+#   entrypoint.sh rest | grpc | dashboard | mlflow | worker [extra args passed to the server]
 # Configuration comes from the environment (see .env.example); defaults are the embedded mode's.
 set -euo pipefail
 
@@ -24,6 +24,10 @@ case "$role" in
   grpc)
     exec python grpc_server.py "$@"
     ;;
+  worker)
+    # The training-job queue (no port): API processes with MLSERVICE_JOB_WORKERS=0 only queue jobs.
+    exec python worker.py "$@"
+    ;;
   dashboard)
     exec streamlit run dashboard.py \
       --server.headless true --server.address "$host" --server.port "${MLSERVICE_DASHBOARD_PORT:-8501}" \
@@ -42,7 +46,7 @@ case "$role" in
       --workers "${MLFLOW_WORKERS:-2}" "$@"
     ;;
   *)
-    echo "usage: $0 rest|grpc|dashboard|mlflow [args...]" >&2
+    echo "usage: $0 rest|grpc|dashboard|mlflow|worker [args...]" >&2
     exit 64
     ;;
 esac

@@ -9,6 +9,8 @@ entrypoint uses:
 - mlflow    GET  http://127.0.0.1:$MLSERVICE_MLFLOW_PORT/health
 - dashboard GET  http://127.0.0.1:$MLSERVICE_DASHBOARD_PORT/_stcore/health
 - grpc      grpc.health.v1.Health/Check on 127.0.0.1:$MLSERVICE_GRPC_PORT (overall server status)
+- worker    no port: the job loop touches $TMPDIR/mlservice-worker.alive every round
+            (MLSERVICE_JOB_POLL_SECONDS); healthy while that file is younger than WORKER_STALE_SECONDS
 
 Exit status 0 means healthy, 1 unhealthy, 2 role unknown. Standard library only, except grpc.
 """
@@ -17,13 +19,17 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-ROLES = ("rest", "grpc", "dashboard", "mlflow")
+ROLES = ("rest", "grpc", "dashboard", "mlflow", "worker")
 TIMEOUT_SECONDS = 4.0
+WORKER_ALIVE_FILE = "mlservice-worker.alive"  # worker.alive_file(); this module imports nothing of the app
+WORKER_STALE_SECONDS = 60.0
 
 # role -> (port variable, default port, HTTP path or None for gRPC)
 PROBES: dict[str, tuple[str, int, str | None]] = {
@@ -46,12 +52,10 @@ def role_from_cmdline(argv: Sequence[str]) -> str | None:
     # Order matters: `mlflow server` may itself mention gunicorn/uvicorn in its options.
     if "mlflow" in names and "server" in names:
         return "mlflow"
-    if "streamlit" in names:
-        return "dashboard"
-    if "grpc_server.py" in names:
-        return "grpc"
-    if "gunicorn" in names:
-        return "rest"
+    for program, role in (("streamlit", "dashboard"), ("grpc_server.py", "grpc"), ("worker.py", "worker"),
+                          ("gunicorn", "rest")):  # fmt: skip
+        if program in names:
+            return role
     return None
 
 
@@ -113,6 +117,20 @@ def check_grpc(port: int) -> bool:
     return True
 
 
+def check_worker_alive() -> bool:
+    """True when the worker loop touched its file recently."""
+    path = Path(tempfile.gettempdir()) / WORKER_ALIVE_FILE
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        print(f"unhealthy: {path} does not exist (the worker loop has not run yet)", file=sys.stderr)
+        return False
+    if age > WORKER_STALE_SECONDS:
+        print(f"unhealthy: the worker loop last ran {age:.0f} s ago", file=sys.stderr)
+        return False
+    return True
+
+
 def main(args: Sequence[str]) -> int:
     """Probe the role's port; return the process exit status."""
     role = resolve_role(args)
@@ -121,6 +139,8 @@ def main(args: Sequence[str]) -> int:
             f"healthcheck: cannot tell the role; pass one of {', '.join(ROLES)} or set MLSERVICE_ROLE", file=sys.stderr
         )
         return 2
+    if role == "worker":
+        return 0 if check_worker_alive() else 1
     variable, default_port, path = PROBES[role]
     port = int(os.environ.get(variable) or default_port)
     healthy = check_grpc(port) if path is None else check_http(port, path)

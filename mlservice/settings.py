@@ -159,7 +159,15 @@ class Settings(BaseSettings):
     )
 
     # --- asynchronous training jobs ----------------------------------------------------------
-    job_workers: int = Field(default=1, ge=1, description="Training jobs one process runs at the same time.")
+    job_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Training jobs one process runs at the same time; 0: the process only queues them and "
+        "worker processes (role `worker`) run them.",
+    )
+    job_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often a worker process (role `worker`) looks for queued jobs."
+    )
     job_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a running job says it lives.")
     training_time_limit_seconds: float = Field(
         default=3600.0,

@@ -30,31 +30,91 @@ require_kubernetes_tools() {
   have kubectl || die "kubectl is not installed: https://kubernetes.io/docs/tasks/tools/ (or use 'minikube kubectl --')"
 }
 
-# kubectl pinned to the Minikube context, so these scripts never touch another cluster.
+# kubectl and minikube pinned to the Minikube profile/context KUBE_CONTEXT, so these scripts never
+# touch another cluster (minikube names the kubectl context after the profile).
 kube() { kubectl --context "$KUBE_CONTEXT" "$@"; }
+mk() { minikube -p "$KUBE_CONTEXT" "$@"; }
 
 random_hex() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
-# set_env_if_empty KEY VALUE: fill KEY= in .env when it is empty.
-set_env_if_empty() {
-  local key=$1 value=$2
-  if grep -q "^${key}=$" .env; then
-    sed -i.bak "s|^${key}=$|${key}=${value}|" .env && rm -f .env.bak
-  fi
+# set_env KEY VALUE: make the last KEY= line of .env say VALUE (appended when KEY is absent).
+set_env() {
+  local key=$1 value=$2 tmp
+  tmp="$(mktemp)"
+  awk -v key="$key" -v value="$value" '
+    { lines[NR] = $0; if (index($0, key "=") == 1) last = NR }
+    END {
+      for (i = 1; i <= NR; i++) print (i == last ? key "=" value : lines[i])
+      if (!last) print key "=" value
+    }' .env >"$tmp"
+  cat "$tmp" >.env # keeps the file's mode (600)
+  rm -f "$tmp"
 }
 
+# ensure_env_file: .env from .env.example when missing; then, in a new or an existing .env (e.g. one
+# made by `cp .env.example .env`), fill an empty SECRET_KEY and DASHBOARD_API_TOKEN with random values
+# and make sure MLSERVICE_API_TOKENS holds the dashboard's token. Values already set are kept.
 ensure_env_file() {
+  local filled=() dashboard_token tokens
   if [ ! -f .env ]; then
     cp .env.example .env
     chmod 600 .env
-    local dashboard_token
-    dashboard_token="mls_$(random_hex)"
-    set_env_if_empty SECRET_KEY "$(random_hex)"
-    set_env_if_empty MLSERVICE_API_TOKENS "dashboard=${dashboard_token}"
-    set_env_if_empty DASHBOARD_API_TOKEN "${dashboard_token}"
-    note "created .env from .env.example with a random SECRET_KEY and dashboard token" \
-         "(change the passwords before sharing the stack)"
+    note "created .env from .env.example (change the passwords before sharing the stack)"
   fi
+  if [ -z "$(env_value SECRET_KEY)" ]; then
+    set_env SECRET_KEY "$(random_hex)"
+    filled+=(SECRET_KEY)
+  fi
+  dashboard_token="$(env_value DASHBOARD_API_TOKEN)"
+  if [ -z "$dashboard_token" ]; then
+    dashboard_token="mls_$(random_hex)"
+    set_env DASHBOARD_API_TOKEN "$dashboard_token"
+    filled+=(DASHBOARD_API_TOKEN)
+  fi
+  tokens="$(env_value MLSERVICE_API_TOKENS)"
+  case ",${tokens}," in
+    *",${dashboard_token},"* | *"=${dashboard_token},"*) ;;
+    *)
+      set_env MLSERVICE_API_TOKENS "${tokens:+${tokens},}dashboard=${dashboard_token}"
+      filled+=(MLSERVICE_API_TOKENS)
+      ;;
+  esac
+  if [ ${#filled[@]} -gt 0 ]; then
+    note "filled ${filled[*]} in .env with random values"
+  fi
+}
+
+# setting KEY [DEFAULT]: what Docker Compose uses for KEY: the shell's value when set, else .env's.
+setting() {
+  local key="$1" default="${2:-}"
+  if [ -n "${!key:-}" ]; then
+    printf '%s\n' "${!key}"
+  else
+    env_value "$key" "$default"
+  fi
+}
+
+# api_tokens_table: the REST tokens .env holds, one "name token" per line (a bare token is 'service').
+api_tokens_table() {
+  local entry
+  local -a entries
+  IFS=',' read -r -a entries <<<"$(env_value MLSERVICE_API_TOKENS)"
+  for entry in "${entries[@]}"; do
+    entry="${entry// /}"
+    [ -n "$entry" ] || continue
+    case "$entry" in
+      *=*) printf '%s %s\n' "${entry%%=*}" "${entry#*=}" ;;
+      *) printf 'service %s\n' "$entry" ;;
+    esac
+  done
+}
+
+# push_sample_dataset: the repository's sample dataset into the DVC remote (MinIO), from the image's
+# `dvc` target: nothing but Docker is needed on the host. Extra arguments go to `docker compose`.
+push_sample_dataset() {
+  note "pushing the sample dataset to the DVC remote (docker compose run --rm dvc-push)"
+  docker compose "$@" run --rm --build dvc-push ||
+    die "pushing the sample dataset failed. See the output above; re-run with 'docker compose run --rm --build dvc-push'."
 }
 
 # env_value KEY [DEFAULT]: the value of KEY in .env (last assignment wins, surrounding quotes

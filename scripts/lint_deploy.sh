@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Static checks of the deployment files (no Docker engine or cluster needed); `make lint` runs it.
 #   hadolint Dockerfile
-#   check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yaml
+#   check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yaml docker-compose.k8s.yaml
 #   kubectl kustomize k8s | kubernetes-validate --strict -   (without kubectl: each k8s/*.yaml)
-#   ShellCheck on every *.sh of the top level, docker/ and scripts/ (skipped with a warning if absent)
+#   ShellCheck on every *.sh of the top level, docker/, docker/standins/ and scripts/ (skipped with a
+#   warning if absent)
 # Runs every check, then exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,12 +64,12 @@ hadolint_dockerfile() {
 
 compose_schema() {
   local checker
-  checker="$(tool check-jsonschema)" && "$checker" --builtin-schema vendor.compose-spec docker-compose.yaml
+  checker="$(tool check-jsonschema)" && "$checker" --builtin-schema vendor.compose-spec docker-compose.yaml docker-compose.k8s.yaml
 }
 
 shellcheck_scripts() {
   local scripts=()
-  for file in ./*.sh docker/*.sh scripts/*.sh; do
+  for file in ./*.sh docker/*.sh docker/standins/*.sh scripts/*.sh; do
     [ -f "$file" ] && scripts+=("$file")
   done
   [ ${#scripts[@]} -gt 0 ] || return 0

@@ -61,7 +61,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     if config.getoption("unit"):
-        config.option.markexpr = "not integration"
+        chosen = config.option.markexpr
+        config.option.markexpr = f"({chosen}) and not integration" if chosen else "not integration"
 
 
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument

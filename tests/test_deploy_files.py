@@ -31,9 +31,20 @@ from mlservice.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-APP_SERVICES = ("rest", "grpc", "dashboard")
+APP_SERVICES = ("rest", "grpc", "dashboard", "worker")
 LONG_RUNNING_SERVICES = ("postgres", "minio", "mlflow", *APP_SERVICES)
 K8S_DEPLOYMENTS = {"mlservice-rest": "rest", "mlservice-grpc": "grpc", "mlservice-dashboard": "dashboard"}
+K8S_WORKLOADS = {**K8S_DEPLOYMENTS, "mlservice-worker": "worker"}
+# Published ports: container port -> the variable that overrides the host port (docs/DEPLOYMENT.md).
+PUBLISHED_PORT_VARIABLES = {
+    ("rest", 5000): "MLSERVICE_REST_PUBLISHED_PORT",
+    ("grpc", 50051): "MLSERVICE_GRPC_PUBLISHED_PORT",
+    ("dashboard", 8501): "MLSERVICE_DASHBOARD_PUBLISHED_PORT",
+    ("mlflow", 5002): "MLSERVICE_MLFLOW_PUBLISHED_PORT",
+    ("minio", 9000): "MLSERVICE_MINIO_PUBLISHED_PORT",
+    ("minio", 9001): "MLSERVICE_MINIO_CONSOLE_PUBLISHED_PORT",
+}
+PUBLISHED_PORT = re.compile(r"^\$\{MLSERVICE_PUBLISH_HOST:-127\.0\.0\.1\}:\$\{([A-Z_]+):-(\d+)\}:(\d+)$")
 SCRIPTS = ("run_docker_mode.sh", "run_k8s_mode.sh", "stop_all.sh")
 
 # Settings a deployed front end deliberately leaves at its default (not set in Compose or k8s).
@@ -164,7 +175,7 @@ ROLE_PORT_FIELDS = {"rest": "rest_port", "grpc": "grpc_port", "dashboard": "dash
 def _shell_scripts() -> list[str]:
     return sorted(
         str(path.relative_to(ROOT))
-        for pattern in ("*.sh", "docker/*.sh", "scripts/*.sh")
+        for pattern in ("*.sh", "docker/*.sh", "docker/standins/*.sh", "scripts/*.sh")
         for path in ROOT.glob(pattern)
     )
 
@@ -173,7 +184,7 @@ STATIC_CHECKS = {
     "hadolint": ("hadolint", lambda exe: [exe, "Dockerfile"]),
     "compose-schema": (
         "check-jsonschema",
-        lambda exe: [exe, "--builtin-schema", "vendor.compose-spec", "docker-compose.yaml"],
+        lambda exe: [exe, "--builtin-schema", "vendor.compose-spec", "docker-compose.yaml", "docker-compose.k8s.yaml"],
     ),
     "shellcheck": ("shellcheck", lambda exe: [exe, "-x", *_shell_scripts()]),
 }
@@ -286,8 +297,53 @@ def test_ports_agree_across_image_compose_and_entrypoint(role: str) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     exposed = {int(p) for line in re.findall(r"^EXPOSE (.+)$", dockerfile, re.M) for p in line.split()}
     assert port in exposed
-    assert f"{port}:{port}" in compose()["services"][role]["ports"]
+    published = [PUBLISHED_PORT.match(entry) for entry in compose()["services"][role]["ports"]]
+    assert any(match and match.group(2) == match.group(3) == str(port) for match in published)
     assert healthcheck_module().PROBES[role][1] == port
+
+
+def test_published_ports_bind_loopback_by_default_with_documented_overrides() -> None:
+    """Every published port is ${MLSERVICE_PUBLISH_HOST:-127.0.0.1}:${<override>:-<port>}:<port>."""
+    found = {}
+    for name, service in compose()["services"].items():
+        for entry in service.get("ports", []):
+            match = PUBLISHED_PORT.match(entry)
+            assert match, f"{name}: port {entry!r} is not published as MLSERVICE_PUBLISH_HOST:${{VAR:-port}}:port"
+            assert match.group(2) == match.group(3)
+            found[(name, int(match.group(3)))] = match.group(1)
+    assert found == PUBLISHED_PORT_VARIABLES
+    example = env_example()
+    assert example["MLSERVICE_PUBLISH_HOST"] == "127.0.0.1"
+    for (_, port), variable in PUBLISHED_PORT_VARIABLES.items():
+        assert example[variable] == str(port), f".env.example does not document {variable}"
+    deployment = (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    for variable in ("MLSERVICE_PUBLISH_HOST", "MLSERVICE_REST_PUBLISHED_PORT", "AirPlay"):
+        assert variable in deployment
+
+
+def test_postgres_is_published_only_by_the_k8s_override() -> None:
+    assert "ports" not in compose()["services"]["postgres"], "Docker mode must not publish PostgreSQL"
+    override = load_yaml_documents(ROOT / "docker-compose.k8s.yaml")[0]
+    assert override["services"]["postgres"]["ports"] == [
+        "${MLSERVICE_PUBLISH_HOST:-127.0.0.1}:${POSTGRES_PORT:-5432}:5432"
+    ]
+    k8s_script = (ROOT / "run_k8s_mode.sh").read_text(encoding="utf-8")
+    assert "-f docker-compose.k8s.yaml" in k8s_script
+
+
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
+def test_api_containers_only_queue_training_jobs_and_a_worker_runs_them() -> None:
+    for service in ("rest", "grpc"):
+        assert service_env(service)["MLSERVICE_JOB_WORKERS"] == "0"
+    worker = compose()["services"]["worker"]
+    assert worker["command"] == ["worker"] and "ports" not in worker
+    assert resolve_default(service_env("worker")["MLSERVICE_JOB_WORKERS"]) == "1"
+    assert worker["healthcheck"]["test"][-1] == "worker"
+    assert k8s_provided_env()["MLSERVICE_JOB_WORKERS"] == "0"
+    worker_pod = k8s_kind("Deployment")["mlservice-worker"]["spec"]["template"]["spec"]
+    worker_env = {item["name"]: item["value"] for item in worker_pod["containers"][0]["env"]}
+    assert int(worker_env["MLSERVICE_JOB_WORKERS"]) >= 1
+    assert "mlservice-worker" not in k8s_kind("Service")
 
 
 def test_entrypoint_port_defaults_match_settings() -> None:
@@ -323,7 +379,7 @@ def test_docs_state_the_same_ports(document: str) -> None:
 
 
 @pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
-@pytest.mark.parametrize(("deployment", "role"), sorted(K8S_DEPLOYMENTS.items()))
+@pytest.mark.parametrize(("deployment", "role"), sorted(K8S_WORKLOADS.items()))
 def test_k8s_deployment_is_hardened_and_probed(deployment: str, role: str) -> None:
     spec = k8s_kind("Deployment")[deployment]["spec"]
     pod = spec["template"]["spec"]
@@ -339,6 +395,9 @@ def test_k8s_deployment_is_hardened_and_probed(deployment: str, role: str) -> No
     assert {"requests", "limits"} <= set(container["resources"])
     env_from = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
     assert env_from == {"mlservice-config", "mlservice-secrets"}
+    if role == "worker":  # no port, no Service: the job loop's liveness file
+        assert container["livenessProbe"]["exec"]["command"][-2:] == ["/app/docker/healthcheck.py", "worker"]
+        return
     for probe in ("readinessProbe", "livenessProbe"):
         if role == "grpc":
             assert container[probe]["grpc"]["port"] == default_port("grpc_port")
@@ -346,6 +405,18 @@ def test_k8s_deployment_is_hardened_and_probed(deployment: str, role: str) -> No
             expected = "/health" if role == "rest" else "/_stcore/health"
             assert container[probe]["httpGet"]["path"] == expected
     assert k8s_kind("Service")[deployment]["spec"]["type"] == "NodePort"
+
+
+# Pinned so that URLs survive a re-deploy; run_k8s_mode.sh and docs/DEPLOYMENT.md use the same numbers.
+K8S_NODE_PORTS = {"mlservice-rest": 30500, "mlservice-grpc": 30051, "mlservice-dashboard": 30501}
+
+
+@pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
+@pytest.mark.parametrize(("service", "node_port"), sorted(K8S_NODE_PORTS.items()))
+def test_k8s_node_ports_are_pinned(service: str, node_port: int) -> None:
+    assert [p.get("nodePort") for p in k8s_kind("Service")[service]["spec"]["ports"]] == [node_port]
+    assert f"{node_port}" in (ROOT / "run_k8s_mode.sh").read_text(encoding="utf-8")
+    assert f"{node_port}" in (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
 
 
 # --- no secrets, no moving tags -----------------------------------------------------------------
@@ -493,7 +564,7 @@ def fixture_sandbox(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("bash", "dirname", "basename", "sed", "tail", "head", "cp", "chmod", "cat", "uname", "sleep", "od",
-                 "tr", "grep", "rm"):  # fmt: skip
+                 "tr", "grep", "rm", "awk", "mktemp"):  # fmt: skip
         found = shutil.which(name)
         if found is None:
             pytest.skip(f"{name} is not installed")

@@ -47,5 +47,5 @@ def test_dashboard_role_is_healthy(rest_server, log_dir):
 
 
 def test_unknown_role_is_refused():
-    result = subprocess.run([ENTRYPOINT, "worker"], capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run([ENTRYPOINT, "no-such-role"], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 64 and "usage" in result.stderr

@@ -9,6 +9,9 @@ core is thread-safe, and no broker (Redis, RabbitMQ) is needed in the embedded d
   heartbeat is older than ``stale_seconds`` belonged to a process that died: it is marked failed with
   that reason (on every read and at start-up), never left "running" forever.
 - A queued job whose process died before starting it is claimed by the next process that starts.
+- A process with ``workers=0`` (``MLSERVICE_JOB_WORKERS=0``: the API replicas of a deployment with a
+  ``worker`` role) only queues; worker processes (``worker.py``, the loop in ``mlservice.jobs.worker``)
+  poll for queued jobs and run them, each taking only as many as it has free threads.
 - Cancelling a queued job cancels it at once; a running job is checked about once a second while it
   fits (its fit process is then killed) and at each phase, so it stops before anything is registered
   in MLflow; once it is logging to MLflow it finishes.
@@ -37,7 +40,7 @@ Execute = Callable[[TrainingRequest, "Principal | None", Callable[[str, float], 
 
 
 class JobRunner:  # pylint: disable=too-many-instance-attributes
-    """Runs (re)training jobs of one process in a thread pool, with a heartbeat."""
+    """Runs (re)training jobs of one process in a thread pool, with a heartbeat (``workers=0``: only queues)."""
 
     def __init__(
         self, execute: Execute, store: JobStore, *, workers: int = 1, heartbeat_seconds: float = 5.0,
@@ -47,7 +50,11 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         self.store = store
         self.stale_seconds = stale_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training-job")
+        self.workers = workers
+        self._executor = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training-job") if workers > 0 else None
+        )
+        self._in_flight: set[str] = set()
         self._stop = threading.Event()
         self._heartbeat_seconds = heartbeat_seconds
         self._started = False
@@ -73,15 +80,56 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         failed = self.store.fail_stale(self.stale_seconds)
         if failed:
             logger.warning("Marked %d training job(s) of stopped processes as failed", failed)
-        for job_id in self.store.orphaned_queued(self.stale_seconds):
-            self._executor.submit(self._run, job_id)
+        if self._executor is not None:
+            for job_id in self.store.orphaned_queued(self.stale_seconds):
+                self._dispatch(job_id)
         threading.Thread(target=self._beat, name="training-job-heartbeat", daemon=True).start()
         return self
 
-    def stop(self) -> None:
-        """Stop the heartbeat (running jobs are not waited for)."""
+    def stop(self, wait: bool = False) -> None:
+        """Stop the heartbeat; with ``wait``, first let running jobs finish (still beating).
+
+        Jobs handed to this process but not started yet stay queued for another process.
+        """
+        if self._executor is not None:
+            self._executor.shutdown(wait=wait, cancel_futures=True)
         self._stop.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _dispatch(self, job_id: str) -> None:
+        """Hand a job to the pool unless this process already holds it."""
+        with self._lock:
+            if job_id in self._in_flight:
+                return
+            self._in_flight.add(job_id)
+        future = self._executor.submit(self._run, job_id)
+        future.add_done_callback(lambda _future: self._release(job_id))
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            self._in_flight.discard(job_id)
+
+    def run_queued(self) -> int:
+        """Start the oldest queued jobs while this process has free threads (the worker role's poll).
+
+        Returns how many were handed to the pool; one that another process claims first just frees its
+        thread again.
+        """
+        if self._executor is None:
+            return 0
+        with self._lock:
+            free = self.workers - len(self._in_flight)
+            held = set(self._in_flight)
+        if free <= 0:
+            return 0
+        started = 0
+        for job_id in self.store.queued(limit=free + len(held)):
+            if job_id in held:
+                continue
+            self._dispatch(job_id)
+            started += 1
+            if started == free:
+                break
+        return started
 
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_seconds):
@@ -96,7 +144,8 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
         owner_id, login = (owner.id, owner.login) if owner is not None else (None, None)
         job = self.store.create(request.kind, request.model_id, owner_id, request.to_json(), owner_login=login)
         self.start()
-        self._executor.submit(self._run, job["id"])
+        if self._executor is not None:
+            self._dispatch(job["id"])
         return job
 
     def get(self, job_id: str) -> dict:

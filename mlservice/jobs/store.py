@@ -207,6 +207,12 @@ class JobStore:
             )
             return result.rowcount
 
+    def queued(self, limit: int) -> list[str]:
+        """Ids of up to ``limit`` queued jobs, oldest first."""
+        query = sa.select(jobs.c.id).where(jobs.c.status == QUEUED).order_by(jobs.c.created_at).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
     def orphaned_queued(self, older_than_seconds: float) -> list[str]:
         """Queued jobs nobody started for a while (their process died before starting them)."""
         cutoff = utc_now() - timedelta(seconds=older_than_seconds)
