@@ -166,7 +166,7 @@ def test_stored_object_is_at_dvc_path_with_its_md5(store, backend):
         (b"  \n\n", "the file is empty"),
         (b"a,b\n", "no data rows"),
         (b'a,b\n"1,2\n', "malformed CSV"),
-        (b"a,b\n1,2\n3,4,5\n", "malformed CSV: Error tokenizing data"),
+        (b"a,b\n1,2\n3,4,5\n", "malformed CSV: line 3 has 3 fields but the header has 2"),
         (b"a,b\n1,2,3\n", "more fields than the header"),
         (b"a,b,a\n1,2,3\n", "duplicate column names in the header: a"),
         (b"a,,c\n1,2,3\n", "empty column name"),

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from mlservice.core.catalogue import CLASSIFICATION, REGRESSION, jsonable
 from mlservice.core.model_cache import LoadedModel
-from mlservice.core.preprocessing import categorical_columns
+from mlservice.core.preprocessing import schema_of
 from mlservice.core.registry import registry_errors
 from mlservice.errors import ServiceError
 
@@ -134,7 +134,7 @@ def loaded_model(
         int(estimator.n_features_in_),
         classes if task == CLASSIFICATION else None,
         feature_names,
-        frozenset(categorical_columns(estimator)),
+        schema_of(estimator, feature_names),
         size_bytes,
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn import metrics as skmetrics
 from sklearn.model_selection import train_test_split
 
-from mlservice.core.catalogue import CLASSIFICATION, REGRESSION
+from mlservice.core.catalogue import CLASSIFICATION, REGRESSION, jsonable
 from mlservice.errors import InvalidInput
 
 
@@ -29,9 +29,20 @@ def holdout_possible(y: np.ndarray, task: str, test_size: float) -> bool:
     return True
 
 
+def confusion(estimator: Any, y: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
+    """The confusion matrix of a classifier on the rows it was evaluated on: ``labels`` (the classes, in
+    the order of rows and columns), ``matrix`` (rows: actual, columns: predicted) and ``n_rows``."""
+    labels = list(estimator.classes_)
+    matrix = skmetrics.confusion_matrix(y, predictions, labels=labels)
+    return {"labels": [jsonable(label) for label in labels], "matrix": matrix.tolist(), "n_rows": int(len(y))}
+
+
 def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
     """Metrics of a fitted estimator on (X, y): classification or regression set."""
-    predictions = estimator.predict(X)
+    return _scores(estimator, X, y, task, estimator.predict(X))
+
+
+def _scores(estimator: Any, X: Any, y: np.ndarray, task: str, predictions: np.ndarray) -> dict[str, float]:
     if task == REGRESSION:
         return {
             "rmse": float(math.sqrt(skmetrics.mean_squared_error(y, predictions))),
@@ -71,6 +82,7 @@ class FitOutcome:  # pylint: disable=too-many-instance-attributes
     n_eval: int
     fit_seconds: float
     evaluate_seconds: float
+    confusion: dict[str, Any] | None = None  # classifiers: on the same rows as the scores
 
 
 def holdout_rows(y: np.ndarray, task: str, test_size: float, random_state: int | None) -> tuple[np.ndarray, int] | None:
@@ -121,7 +133,8 @@ def fit_and_evaluate(  # pylint: disable=too-many-arguments
     except (ValueError, MemoryError) as exc:
         raise InvalidInput(f"Training failed: {exc}") from None
     fitted = time.perf_counter()
-    scores = evaluate(estimator, X_eval, y_eval, task)
+    predictions = estimator.predict(X_eval)
+    scores = _scores(estimator, X_eval, y_eval, task, predictions)
     return FitOutcome(
         estimator,
         scores,
@@ -130,4 +143,5 @@ def fit_and_evaluate(  # pylint: disable=too-many-arguments
         n_eval=len(y_eval),
         fit_seconds=fitted - started,
         evaluate_seconds=time.perf_counter() - fitted,
+        confusion=confusion(estimator, y_eval, predictions) if task == CLASSIFICATION else None,
     )

@@ -11,7 +11,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlservice.core.preprocessing import FeatureSchema
 
 
 @dataclass
@@ -24,13 +27,8 @@ class LoadedModel:
     n_features: int
     classes: list | None
     feature_names: list[str] | None = None
-    categorical: frozenset[str] = frozenset()
+    schema: FeatureSchema | None = None  # what predict types its input against
     size_bytes: int = 0  # the serialized artifact's size: the cache's estimate of the memory it holds
-
-    @property
-    def needs_frame(self) -> bool:
-        """Tabular pipelines (trained from datasets) take a DataFrame with named columns."""
-        return hasattr(self.estimator, "named_steps")
 
 
 class ModelCache:

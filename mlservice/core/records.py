@@ -30,6 +30,8 @@ def version_record(model_version) -> dict[str, Any]:
         "n_rows": int(_tag(tags, "n_rows", "0") or 0),
         "feature_names": parse_json(_tag(tags, "feature_names"), None),
         "classes": parse_json(_tag(tags, "classes"), None),
+        "feature_schema": parse_json(_tag(tags, "feature_schema"), None),
+        "confusion_matrix": parse_json(_tag(tags, "confusion_matrix"), None),
         "run_id": model_version.run_id,
         "dataset": {
             "name": tags[TAG_PREFIX + "dataset"],
@@ -60,6 +62,7 @@ def model_record(registered, current: dict[str, Any] | None) -> dict[str, Any]:
         "feature_names": current.get("feature_names"),
         "n_features": current.get("n_features", 0),
         "classes": current.get("classes"),
+        "feature_schema": current.get("feature_schema"),
         "run_id": current.get("run_id"),
     }
 

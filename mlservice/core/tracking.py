@@ -39,6 +39,8 @@ class TrainedModel:  # pylint: disable=too-many-instance-attributes  # what one 
     classes: list | None
     impute: bool
     dataset: dict[str, Any] | None  # the dataset record plus "target" and "frame", when trained on one
+    feature_schema: list[dict[str, Any]] | None = None  # FeatureSchema.describe(): kinds, categories, medians
+    confusion: dict[str, Any] | None = None  # classifiers: on the evaluation rows
 
 
 def owner_tags(owner: Principal | None) -> dict[str, str]:
@@ -58,10 +60,17 @@ def version_tags(trained: TrainedModel, owner: Principal | None, trained_at: str
         TAG_PREFIX + "n_features": str(trained.X.shape[1]),
         TAG_PREFIX + "n_rows": str(trained.X.shape[0]),
     }
-    for key, value in (("feature_names", trained.feature_names), ("classes", trained.classes)):
+    for key, value in (
+        ("feature_names", trained.feature_names),
+        ("classes", trained.classes),
+        ("confusion_matrix", trained.confusion),
+    ):
         encoded = json_tag(value) if value is not None else None
         if encoded:
             tags[TAG_PREFIX + key] = encoded
+    schema = schema_tag(trained.feature_schema)
+    if schema:
+        tags[TAG_PREFIX + "feature_schema"] = schema
     dataset = trained.dataset
     if dataset is not None:
         tags.update(
@@ -74,6 +83,23 @@ def version_tags(trained: TrainedModel, owner: Principal | None, trained_at: str
             }
         )
     return tags
+
+
+def schema_tag(schema: list[dict[str, Any]] | None, max_categories: int = 50) -> str | None:
+    """The feature schema as a tag: whole when it fits MLflow's limit, else with each feature's known
+    categories cut to ``max_categories`` (``categories_truncated``), else without categories."""
+    if not schema:
+        return None
+    text = json_tag(schema)
+    if text is None:
+        cut = [
+            {**f, "categories": f["categories"][:max_categories], "categories_truncated": True}
+            if len(f.get("categories") or []) > max_categories
+            else f
+            for f in schema
+        ]
+        text = json_tag(cut) or json_tag([{k: v for k, v in f.items() if k != "categories"} for f in schema])
+    return text
 
 
 def log_run(client: MlflowClient, experiment_id: str, trained: TrainedModel, trained_at: str):

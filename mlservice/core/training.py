@@ -25,7 +25,7 @@ from mlservice.core.datasets import DatasetCatalog
 from mlservice.core.fitting import fit_in_child
 from mlservice.core.inputs import RETRAIN, TrainingRequest
 from mlservice.core.model_cache import ModelCache
-from mlservice.core.preprocessing import frame_features, tabular_pipeline
+from mlservice.core.preprocessing import feature_medians, frame_features, schema_of, tabular_pipeline
 from mlservice.core.registry import TAG_PREFIX, Registry, parse_json, registry_errors, utcnow
 from mlservice.core.resolution import VersionResolver
 from mlservice.core.tracking import TrainedModel, log_run, owner_tags, version_tags
@@ -165,6 +165,7 @@ class Trainer:
             "task": plan.model_class.task,
             "metrics": trained.scores,
             "evaluation": trained.evaluation,
+            "confusion_matrix": trained.confusion,
             "n_train": outcome.n_train,
             "n_eval": outcome.n_eval,
             "params": {k: jsonable(v) for k, v in trained.requested_params.items()},
@@ -202,6 +203,7 @@ class Trainer:
             "fit_process_seconds": time.perf_counter() - mark - spent,
         }
         classes = [jsonable(c) for c in outcome.estimator.classes_] if task == CLASSIFICATION else None
+        medians = feature_medians(X, feature_names, categorical)
         trained = TrainedModel(
             plan.model_id,
             plan.model_class.key,
@@ -216,6 +218,8 @@ class Trainer:
             classes,
             bool(request.impute),
             dataset,
+            schema_of(outcome.estimator, feature_names).describe(medians),
+            outcome.confusion,
         )
         return trained, outcome, timings
 

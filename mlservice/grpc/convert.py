@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import numpy as np
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 import app_pb2
 from mlservice.core.inputs import RETRAIN, TRAIN, PredictRequest, TrainingRequest
@@ -65,9 +65,24 @@ def retrain_request(request, run_async: bool = False) -> TrainingRequest:
     return training_request(request, RETRAIN, run_async)
 
 
+def struct_values(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as Python values, numbers as floats, NaN and infinities included (``json_format`` refuses
+    them, as JSON cannot carry them: the core says what is wrong with such a value instead)."""
+    return {key: _value(value) for key, value in struct.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return struct_values(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None if kind in (None, "null_value") else getattr(value, kind)
+
+
 def predict_request(request) -> PredictRequest:
     """A PredictRequest message as the core's: rows (or packed values) and records passed on as sent."""
-    records = [json_format.MessageToDict(record) for record in request.records] or None
+    records = [struct_values(record) for record in request.records] or None
     X = packed_rows(request.values, request.n_features) if request.values else rows(request.X)
     return PredictRequest(request.model_id, X=X, records=records, version=request.version or None)
 

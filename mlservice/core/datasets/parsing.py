@@ -48,8 +48,13 @@ def object_path(md5: str) -> str:
     return f"files/md5/{md5[:2]}/{md5[2:]}"
 
 
-def parse_csv(data: bytes, max_rows: int | None = None, max_columns: int | None = None) -> pd.DataFrame:
+def parse_csv(
+    data: bytes, max_rows: int | None = None, max_columns: int | None = None, text_columns: list[str] | None = None
+) -> pd.DataFrame:
     """Parse CSV bytes with a header row into a DataFrame, or raise InvalidInput naming the problem.
+
+    Args:
+        text_columns: columns read as text whatever they look like (a model's categorical features).
 
     Raises:
         InvalidInput: not UTF-8, empty, no header, duplicate or empty column names, malformed rows, no rows.
@@ -63,9 +68,13 @@ def parse_csv(data: bytes, max_rows: int | None = None, max_columns: int | None 
         raise InvalidInput("the file is empty: expected CSV with a header row and at least one data row")
     _check_header(next(csv.reader(io.StringIO(text.lstrip("\r\n")))), max_columns)
     try:
-        frame = pd.read_csv(io.StringIO(text), nrows=None if max_rows is None else max_rows + 1)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            nrows=None if max_rows is None else max_rows + 1,
+            dtype=dict.fromkeys(text_columns or [], str),
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InvalidInput(f"malformed CSV: {str(exc).strip()}") from exc
+        raise InvalidInput(f"malformed CSV: {_ragged_line(text) or str(exc).strip()}") from exc
     if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first field as an index
         raise InvalidInput("malformed CSV: the data rows have more fields than the header")
     if frame.empty:
@@ -73,6 +82,16 @@ def parse_csv(data: bytes, max_rows: int | None = None, max_columns: int | None 
     if max_rows is not None and len(frame) > max_rows:
         raise PayloadTooLarge(f"the dataset has more than {max_rows} rows, the limit")
     return frame
+
+
+def _ragged_line(text: str) -> str | None:
+    """Which line has a different number of fields than the header (pandas' tokenizer error, readable)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\r\n")))
+    width = len(next(reader, []))
+    for fields in reader:
+        if fields and len(fields) != width:
+            return f"line {reader.line_num} has {len(fields)} fields but the header has {width}"
+    return None
 
 
 def _check_header(header: list[str], max_columns: int | None) -> None:
