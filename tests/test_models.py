@@ -3,6 +3,7 @@ training / versioning / serving / deleting against a real MLflow server on Postg
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import threading
@@ -58,9 +59,23 @@ def test_schema_is_derived_from_the_estimator(key):
     for name, entry in schema.items():
         assert name in model_class.estimator._parameter_constraints  # pylint: disable=protected-access
         expected = model_class.default_overrides.get(name, estimator_defaults[name])
-        assert entry["default"] == jsonable(expected)
+        if expected != "deprecated":  # a hidden sentinel: the schema shows the documented default instead
+            assert entry["default"] == jsonable(expected)
         assert entry["types"]
+        assert entry["description"].strip(), f"{model_class.key}.{name} has no description"
     assert "n_jobs" not in schema and "verbose" not in schema
+
+
+def test_descriptions_are_scikit_learns_first_sentence_and_no_default_is_a_sentinel():
+    logistic = {e["name"]: e for e in MODEL_CLASSES["logistic_regression"].hyperparameter_schema()}
+    assert logistic["C"]["description"] == "Inverse of regularization strength; must be a positive float."
+    assert logistic["fit_intercept"]["description"].startswith("Specifies if a constant (a.k.a. bias or intercept)")
+    assert logistic["penalty"]["default"] == "l2"  # not 'deprecated', scikit-learn's hidden sentinel
+    assert logistic["penalty"]["deprecated"].startswith("penalty was deprecated in version 1.8")
+    assert "deprecated" not in logistic["l1_ratio"]  # only its None value is deprecated, not the parameter
+    for model_class in MODEL_CLASSES.values():
+        for entry in model_class.hyperparameter_schema():
+            assert entry["default"] != "deprecated", (model_class.key, entry["name"])
 
 
 def test_schema_details_come_from_sklearn_constraints():
@@ -230,6 +245,13 @@ def test_training_logs_params_metrics_and_model_to_mlflow(iris):
         result = train(service, "random_forest", X, y, params={"n_estimators": "5"}, model_id="mocked")
 
     assert result["model_id"] == "mocked" and result["version"] == 1
+    confusion = result["confusion_matrix"]  # on the held-out rows the metrics come from, not all 150
+    assert confusion["labels"] == [0, 1, 2] and confusion["n_rows"] == result["n_eval"] == 30
+    assert sum(map(sum, confusion["matrix"])) == 30
+    tags = client.create_model_version.call_args.kwargs["tags"]
+    assert json.loads(tags["mlservice.confusion_matrix"]) == confusion
+    schema = json.loads(tags["mlservice.feature_schema"])
+    assert schema[2] == {"name": "feature_2", "kind": "numeric", "nullable": False, "median": 4.35}
     client.create_registered_model.assert_called_once()
     batch = client.log_batch.call_args.kwargs
     assert {p.key: p.value for p in batch["params"]}["n_estimators"] == "5"

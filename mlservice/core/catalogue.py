@@ -8,6 +8,7 @@ from the library. Used only by the core (``models.py``).
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from sklearn.utils._param_validation import (  # scikit-learn's own constraint o
     validate_parameter_constraints,
 )
 
+from mlservice.core.docstrings import parameter_docs
 from mlservice.errors import InvalidInput
 
 CLASSIFICATION = "classification"
@@ -90,12 +92,21 @@ class ModelClass:
         return settable
 
     def hyperparameter_schema(self) -> list[dict[str, Any]]:
-        """One entry per settable hyperparameter: name, types, default, choices, ranges."""
-        defaults = self.defaults()
-        return [
-            {"name": name, "default": jsonable(defaults[name]), **_schema_from_constraints(constraint_list)}
-            for name, constraint_list in sorted(self.constraints().items())
-        ]
+        """One entry per settable hyperparameter: name, types, default, choices, ranges, and scikit-learn's
+        own description (the first sentence of its docstring entry); ``deprecated`` when it is."""
+        defaults, docs = self.defaults(), parameter_docs(self.estimator)
+        schema = []
+        for name, constraint_list in sorted(self.constraints().items()):
+            entry = {"name": name, "default": jsonable(defaults[name]), **_schema_from_constraints(constraint_list)}
+            doc = docs.get(name)
+            entry["description"] = doc.summary if doc else ""
+            if doc and doc.deprecation and doc.deprecation.startswith(name):  # the parameter, not one value
+                entry["deprecated"] = doc.deprecation
+            if isinstance(entry["default"], str) and entry["default"] not in entry.get("choices", [entry["default"]]):
+                # a hidden sentinel such as 'deprecated': the behaviour is the documented default's
+                entry["default"] = documented_value(doc.documented_default if doc else None)
+            schema.append(entry)
+        return schema
 
     def info(self) -> dict[str, Any]:
         """What ``GET /model-classes`` shows for this class."""
@@ -213,6 +224,16 @@ def _schema_from_constraints(constraint_list: list) -> dict[str, Any]:  # pylint
     if ranges:
         schema["ranges"] = ranges
     return schema
+
+
+def documented_value(text: str | None) -> Any:
+    """A docstring's ``default=`` text as a value: ``'l2'`` → ``"l2"``, ``None`` → None, ``1e-4`` → 0.0001."""
+    if text is None:
+        return None
+    try:
+        return jsonable(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return text.strip("'\"")
 
 
 def jsonable(value: Any) -> Any:
