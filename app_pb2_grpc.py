@@ -79,6 +79,16 @@ class MLServiceStub:
                 request_serializer=app__pb2.ModelId.SerializeToString,
                 response_deserializer=app__pb2.MetricsResponse.FromString,
                 _registered_method=True)
+        self.SetAlias = channel.unary_unary(
+                '/mlservice.MLService/SetAlias',
+                request_serializer=app__pb2.SetAliasRequest.SerializeToString,
+                response_deserializer=app__pb2.AliasResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlias = channel.unary_unary(
+                '/mlservice.MLService/DeleteAlias',
+                request_serializer=app__pb2.AliasRef.SerializeToString,
+                response_deserializer=app__pb2.DeleteResponse.FromString,
+                _registered_method=True)
         self.UploadDataset = channel.unary_unary(
                 '/mlservice.MLService/UploadDataset',
                 request_serializer=app__pb2.UploadDatasetRequest.SerializeToString,
@@ -194,6 +204,20 @@ class MLServiceServicer:
 
     def GetMetrics(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAlias(self, request, context):
+        """Aliases: which version serves. "current" serves by default; moving it promotes or rolls back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlias(self, request, context):
+        """"current" cannot be deleted (FAILED_PRECONDITION)
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -320,6 +344,16 @@ def add_MLServiceServicer_to_server(servicer, server):
                     servicer.GetMetrics,
                     request_deserializer=app__pb2.ModelId.FromString,
                     response_serializer=app__pb2.MetricsResponse.SerializeToString,
+            ),
+            'SetAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlias,
+                    request_deserializer=app__pb2.SetAliasRequest.FromString,
+                    response_serializer=app__pb2.AliasResponse.SerializeToString,
+            ),
+            'DeleteAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlias,
+                    request_deserializer=app__pb2.AliasRef.FromString,
+                    response_serializer=app__pb2.DeleteResponse.SerializeToString,
             ),
             'UploadDataset': grpc.unary_unary_rpc_method_handler(
                     servicer.UploadDataset,
@@ -625,6 +659,60 @@ class MLService:
             '/mlservice.MLService/GetMetrics',
             app__pb2.ModelId.SerializeToString,
             app__pb2.MetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/SetAlias',
+            app__pb2.SetAliasRequest.SerializeToString,
+            app__pb2.AliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlservice.MLService/DeleteAlias',
+            app__pb2.AliasRef.SerializeToString,
+            app__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

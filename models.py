@@ -65,6 +65,7 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
             DatasetStore.from_settings(settings), settings.repo_root, self.registry.models_using_dataset
         )
         self.trainer = Trainer(settings, self.registry, self.resolver, self.datasets, self.cache, self._pool)
+        self.aliases = self.trainer.aliases
         self.predictor = Predictor(settings, self.registry, self.resolver, self.cache)
         self.access = AccessControl(
             AccessPolicy.from_settings(settings),
@@ -163,7 +164,8 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         return self.access.readable_models(caller, list_records(*self.registry.managed_models()))
 
     def get_model(self, model_id: str, caller: Principal | None = None) -> dict[str, Any]:
-        """One model with its current version's data and every version (newest first)."""
+        """One model with its current version's data, its aliases and their audit trail, and every version
+        (newest first, each with its aliases)."""
         registered = self.registry.registered_model(model_id)
         self.access.model(caller, model_id, Permission.READ, "read", registered)
         with registry_errors(f"read versions of {model_id}"):
@@ -232,10 +234,36 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         if not self.access.grants.delete(model_id, check_principal(principal)):
             raise NotFound(f"{principal} has no grant on model '{model_id}'")
 
+    # --- aliases: which version serves -----------------------------------------------------------
+
+    def set_alias(self, model_id: str, alias: Any, version: Any, caller: Principal | None = None) -> dict[str, Any]:
+        """Point an alias at a version: moving ``current`` promotes a version or rolls back to an older one.
+
+        Returns:
+            ``{"model_id", "alias", "version", "previous_version", "created"}``.
+
+        Raises:
+            InvalidInput: a malformed alias or version. ModelNotFound: no such model or version.
+        """
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.EDIT, "move an alias of", registered)
+        return self.aliases.set(model_id, alias, version, caller, registered)
+
+    def delete_alias(self, model_id: str, alias: Any, caller: Principal | None = None) -> None:
+        """Remove an alias (the version stays).
+
+        Raises:
+            InUse: the alias is ``current`` (a model always has a serving version). ModelNotFound.
+        """
+        registered = self.registry.registered_model(model_id)
+        self.access.model(caller, model_id, Permission.EDIT, "delete an alias of", registered)
+        self.aliases.delete(model_id, alias, caller, registered)
+
     # --- serving -------------------------------------------------------------------------------
 
     def predict(self, request: PredictRequest, caller: Principal | None = None) -> dict[str, Any]:
-        """Predictions (and class probabilities for classifiers) from the current or given version.
+        """Predictions (and class probabilities for classifiers) from the current version, or the one
+        ``request.version`` or ``request.alias`` names.
 
         Returns:
             ``{"model_id", "version", "predictions", "classes"?, "probabilities"?}`` with NumPy arrays:
@@ -244,12 +272,18 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         self.access.model(caller, request.model_id, Permission.READ, "predict with")
         return self.predictor.predict(request)
 
-    def predict_csv(  # pylint: disable=too-many-arguments
-        self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False, caller: Principal | None = None
+    def predict_csv(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        self,
+        model_id: str,
+        data: bytes,
+        version: Any = None,
+        as_csv: bool = False,
+        caller: Principal | None = None,
+        alias: str | None = None,
     ) -> dict[str, Any] | str:
         """Batch predictions for a CSV whose header names the model's features (arrays as ``predict``, or CSV text)."""
         self.access.model(caller, model_id, Permission.READ, "predict with")
-        return self.predictor.predict_csv(model_id, data, version, as_csv)
+        return self.predictor.predict_csv(model_id, data, version, as_csv, alias)
 
     # --- datasets ------------------------------------------------------------------------------
 
@@ -264,9 +298,10 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         return versions
 
     def get_dataset(self, name: str, version: str | None = None, caller: Principal | None = None) -> dict[str, Any]:
-        """One dataset version (default: the newest) with its schema and a preview of the first rows."""
+        """One dataset version (default: the newest) with its schema, a preview of the first rows and the
+        models trained on it (``used_by``)."""
         self.dataset_versions(name, caller)
-        return self.datasets.store.get(name, version)
+        return self.datasets.get(name, version)
 
     def upload_dataset(self, name: str, data: bytes, caller: Principal | None = None) -> dict[str, Any]:
         """Store a CSV as a new immutable version of dataset ``name`` (identical bytes: the same version).

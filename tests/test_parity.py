@@ -81,6 +81,13 @@ class RecordingCore:
     def delete_model(self, model_id, caller=None):
         self._record("delete_model", model_id, caller)
 
+    def set_alias(self, model_id, alias, version, caller=None):
+        self._record("set_alias", model_id, alias, version, caller)
+        return {"model_id": model_id, "alias": alias, "version": version, "previous_version": None, "created": True}
+
+    def delete_alias(self, model_id, alias, caller=None):
+        self._record("delete_alias", model_id, alias, caller)
+
     def get_metrics(self, model_id, version=None, caller=None):
         self._record("get_metrics", model_id, version, caller)
         return {"model_id": model_id, "version": 2, "metrics": {"accuracy": 0.5}, "evaluation": "holdout"}
@@ -211,6 +218,36 @@ REQUESTS = [
         ("post", "/models/m1/predict", {"X": X, "version": 1}),
         ("Predict", app_pb2.PredictRequest(model_id="m1", X=rows(X), version=1)),
         ("predict", PredictRequest("m1", X=X, version=1), CALLER),
+    ),
+    (
+        "predict with the version an alias points at",
+        ("post", "/models/m1/predict", {"X": X, "alias": "challenger"}),
+        ("Predict", app_pb2.PredictRequest(model_id="m1", X=rows(X), alias="challenger")),
+        ("predict", PredictRequest("m1", X=X, alias="challenger"), CALLER),
+    ),
+    (
+        "a version and an alias at once reach the core, which refuses them",
+        ("post", "/models/m1/predict", {"X": X, "version": 1, "alias": "challenger"}),
+        ("Predict", app_pb2.PredictRequest(model_id="m1", X=rows(X), version=1, alias="challenger")),
+        ("predict", PredictRequest("m1", X=X, version=1, alias="challenger"), CALLER),
+    ),
+    (
+        "retrain as a challenger, leaving current where it is",
+        ("post", "/models/m1/retrain", {"X": X, "y": Y, "promote": False}),
+        ("RetrainModel", app_pb2.RetrainRequest(model_id="m1", X=rows(X), y=Y, keep_current=True)),
+        ("train", TrainingRequest(kind=RETRAIN, model_id="m1", X=X, y=Y, promote=False), CALLER),
+    ),
+    (
+        "set an alias (promote, roll back)",
+        ("put", "/models/m1/aliases/current", {"version": 2}),
+        ("SetAlias", app_pb2.SetAliasRequest(model_id="m1", alias="current", version=2)),
+        ("set_alias", "m1", "current", 2, CALLER),
+    ),
+    (
+        "delete an alias",
+        ("delete", "/models/m1/aliases/challenger", None),
+        ("DeleteAlias", app_pb2.AliasRef(model_id="m1", alias="challenger")),
+        ("delete_alias", "m1", "challenger", CALLER),
     ),
     (
         "predict named records",

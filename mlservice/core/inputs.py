@@ -22,6 +22,9 @@ MODEL_ID_RULE = "1-63 characters: letters, digits, '_', '.', '-', starting with 
 MAX_NAME_CHARS = 200  # column names, class labels, dataset references: stored in MLflow and the model
 MAX_PARAMS_PER_REQUEST = 100
 TRAIN, RETRAIN = "train", "retrain"
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+RESERVED_ALIAS = re.compile(r"^(latest|[vV]?\d+)$", re.IGNORECASE)  # MLflow's own, and version numbers
+ALIAS_RULE = "1-63 letters, digits, '_' or '-'; not 'latest' (MLflow reserves it) and not a version number"
 
 
 def check_model_id(model_id: Any) -> str:
@@ -29,6 +32,14 @@ def check_model_id(model_id: Any) -> str:
     if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
         raise InvalidInput(f"model_id must be {MODEL_ID_RULE}")
     return model_id
+
+
+def check_alias(alias: Any) -> str:
+    """An alias name (``current``, ``challenger``, ...), or InvalidInput saying what is allowed."""
+    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias) or RESERVED_ALIAS.match(alias):
+        shown = alias[:50] if isinstance(alias, str) else alias
+        raise InvalidInput(f"alias {shown!r} is not allowed: use {ALIAS_RULE}")
+    return alias
 
 
 def is_model_id(model_id: Any) -> bool:
@@ -75,6 +86,7 @@ class TrainingRequest:  # pylint: disable=too-many-instance-attributes  # one at
     test_size: float = 0.2
     random_state: int | None = 42
     run_async: bool = False
+    promote: bool = True  # retrain: move ``current`` to the new version (false: it becomes the challenger)
 
     # JSON field names (REST bodies, stored jobs) that differ from the attribute names
     JSON_NAMES = {"run_async": "async"}
@@ -148,6 +160,10 @@ class TrainingRequest:  # pylint: disable=too-many-instance-attributes  # one at
             raise InvalidInput("impute must be true or false")
         if not isinstance(self.run_async, bool):
             raise InvalidInput("async must be true or false")
+        if not isinstance(self.promote, bool):
+            raise InvalidInput("promote must be true or false")
+        if self.kind == TRAIN and not self.promote:
+            raise InvalidInput("a new model's first version always serves: promote: false is for retrains")
         if not _is_number(self.test_size) or not 0 <= self.test_size <= 0.5:
             raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
         state = self.random_state
@@ -170,22 +186,38 @@ class TrainingRequest:  # pylint: disable=too-many-instance-attributes  # one at
 
 @dataclass(frozen=True)
 class PredictRequest:
-    """Predictions from one model version: rows in feature order (``X``) or named ``records``."""
+    """Predictions from one model version: rows in feature order (``X``) or named ``records``.
+
+    The version is ``version`` (a number), or the one ``alias`` points at, or ``current``.
+    """
 
     model_id: str
     X: Any = None
     records: Any = None
     version: int | str | None = None
+    alias: str | None = None
 
     def check(self) -> None:
-        """Refuse a request that sends both or neither of X and records, or a malformed version.
+        """Refuse a request that sends both or neither of X and records, a malformed version or alias, or
+        both a version and an alias.
 
         Raises:
             InvalidInput: naming the field.
         """
         if (self.X is None) == (self.records is None):
             raise InvalidInput("send exactly one of X (rows of values) or records (objects keyed by feature name)")
-        check_version(self.version)
+        check_version_or_alias(self.version, self.alias)
+
+
+def check_version_or_alias(version: Any, alias: Any) -> tuple[str | None, str | None]:
+    """(version, alias) as the registry names them; at most one of them, each well-formed.
+
+    Raises:
+        InvalidInput: both given, a version that is not a positive integer, an alias not allowed.
+    """
+    if version is not None and alias is not None:
+        raise InvalidInput("send version or alias, not both")
+    return check_version(version), None if alias is None else check_alias(alias)
 
 
 def check_version(version: Any) -> str | None:

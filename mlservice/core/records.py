@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlservice.core.aliases import alias_log, aliases_of
 from mlservice.core.registry import CURRENT_ALIAS, MANAGED_TAG, TAG_PREFIX, parse_json
 
 
@@ -44,11 +45,12 @@ def version_record(model_version) -> dict[str, Any]:
 
 
 def model_record(registered, current: dict[str, Any] | None) -> dict[str, Any]:
-    """A model with the data of its current version (``version_record``)."""
+    """A model with the data of its current version (``version_record``) and its aliases."""
     tags = registered.tags
     current = current or {}
     return {
         "id": registered.name,
+        "aliases": aliases_of(registered),
         "model_type": _tag(tags, "model_type"),
         "task": _tag(tags, "task"),
         "created_at": _tag(tags, "created_at"),
@@ -85,9 +87,15 @@ def list_records(registered: list, versions: list) -> list[dict[str, Any]]:
 
 
 def detail_record(registered, versions: list) -> dict[str, Any] | None:
-    """A model record plus every managed version, newest first; None when it has no current version."""
+    """A model record plus every managed version, newest first (each with the aliases pointing at it),
+    and the aliases' audit trail; None when it has no current version."""
+    aliases = aliases_of(registered)
     version_records = sorted(
-        (version_record(mv) for mv in versions if mv.tags.get(MANAGED_TAG) == "true"),
+        (
+            {**version_record(mv), "aliases": sorted(a for a, v in aliases.items() if v == int(mv.version))}
+            for mv in versions
+            if mv.tags.get(MANAGED_TAG) == "true"
+        ),
         key=lambda record: record["version"],
         reverse=True,
     )
@@ -95,4 +103,4 @@ def detail_record(registered, versions: list) -> dict[str, Any] | None:
     current = next((r for r in version_records if str(r["version"]) == current_version), None)
     if current is None:
         return None
-    return {**model_record(registered, current), "versions": version_records}
+    return {**model_record(registered, current), "versions": version_records, "alias_log": alias_log(registered)}

@@ -26,8 +26,10 @@ from mlservice.errors import Conflict, ModelNotFound, Unavailable
 logger = logging.getLogger(__name__)
 
 CURRENT_ALIAS = "current"  # "latest" is reserved by MLflow
+CHALLENGER_ALIAS = "challenger"  # where a retrain with promote=false puts its version
 TAG_PREFIX = "mlservice."
 MANAGED_TAG = TAG_PREFIX + "managed"
+PROMOTED_TAG = TAG_PREFIX + "promoted"  # "false" on a challenger's version: retrains never make it current
 MAX_TAG_VALUE = 4000  # MLflow's model-version tag limit is 5000 characters
 
 
@@ -161,29 +163,41 @@ class Registry:
         return search_all(self.client.search_model_versions, filter_string=f"name = '{model_id}'")
 
     def newest_version(self, model_id: str) -> int:
-        """The highest version number of a model (0 when it has none)."""
-        return max((int(mv.version) for mv in self.versions(model_id)), default=0)
+        """The highest version number of a model that a retrain meant to serve (0 when it has none):
+        challengers (``promote=false``) do not count."""
+        versions = self.versions(model_id)
+        return max((int(mv.version) for mv in versions if mv.tags.get(PROMOTED_TAG) != "false"), default=0)
 
-    def version(self, model_id: str, version: str | None):
-        """A managed version by number, or the one ``current`` points at (version None).
+    def version(self, model_id: str, version: str | None, alias: str | None = None):
+        """A managed version by number, or the one an alias points at (``current`` when both are None).
 
         Raises:
-            ModelNotFound: no such model or version. Unavailable.
+            ModelNotFound: no such model, version or alias. Unavailable.
         """
         if not is_model_id(model_id):
             raise ModelNotFound(f"Model '{model_id}' not found")
         try:
             with registry_errors(f"look up model {model_id}"):
                 if version is None:
-                    model_version = self.client.get_model_version_by_alias(model_id, CURRENT_ALIAS)
+                    model_version = self._version_by_alias(model_id, alias or CURRENT_ALIAS)
                 else:
                     model_version = self.client.get_model_version(model_id, version)
         except ModelNotFound:
+            if version is None and alias not in (None, CURRENT_ALIAS):
+                raise ModelNotFound(f"Model '{model_id}' not found, or it has no alias '{alias}'") from None
             what = f"Model '{model_id}'" + (f" version {version}" if version else "")
             raise ModelNotFound(f"{what} not found") from None
         if model_version.tags.get(MANAGED_TAG) != "true":
             raise ModelNotFound(f"Model '{model_id}' not found")
         return model_version
+
+    def _version_by_alias(self, model_id: str, alias: str):
+        try:
+            return self.client.get_model_version_by_alias(model_id, alias)
+        except MlflowException as exc:  # MLflow says INVALID_PARAMETER_VALUE for an alias it does not have
+            if exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc):
+                raise ModelNotFound(f"alias {alias} not found") from exc
+            raise
 
     def create_version(self, model_id: str, source: str, run_id: str, tags: dict[str, str]):
         """A new version of a registered model (the SQL registry creates it READY at once)."""
@@ -191,23 +205,51 @@ class Registry:
             model_id, source=source, run_id=run_id, tags={MANAGED_TAG: "true", **tags}, await_creation_for=0
         )
 
-    def move_current_alias(self, model_id: str, version: str, new_model: bool = False) -> None:
+    def move_current_alias(self, model_id: str, version: str, new_model: bool = False) -> int:
         """Point ``current`` at the model's newest version, also when other processes retrain at once.
 
         A version exists only once its artifacts are uploaded, so the newest one is always servable.
         Each retrain sets the alias and reads again until no newer version has appeared: the last
         writer always re-checks after writing, so ``current`` never ends on an older version.
+        Challengers (retrains with ``promote=false``) are never made current here.
+
+        Returns:
+            The version ``current`` was left on.
         """
         if new_model:  # version 1 of a model created by this call: nothing to compare with
             self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, version)
-            return
+            return int(version)
         target = max(int(version), self.newest_version(model_id))
         for _ in range(10):
             self.client.set_registered_model_alias(model_id, CURRENT_ALIAS, str(target))
             newest = self.newest_version(model_id)
             if newest <= target:
-                return
+                break
             target = newest
+        return target
+
+    def set_alias(self, model_id: str, alias: str, version: str) -> None:
+        """Point an alias at a version (created or moved)."""
+        with registry_errors(f"set alias {alias} of {model_id}"):
+            self.client.set_registered_model_alias(model_id, alias, version)
+
+    def delete_alias(self, model_id: str, alias: str) -> None:
+        """Remove an alias (the version stays)."""
+        with registry_errors(f"delete alias {alias} of {model_id}"):
+            self.client.delete_registered_model_alias(model_id, alias)
+
+    def set_model_tag(self, model_id: str, key: str, value: str) -> None:
+        """Set a tag of the registered model."""
+        with registry_errors(f"tag model {model_id}"):
+            self.client.set_registered_model_tag(model_id, key, value)
+
+    def delete_model_tags(self, model_id: str, keys: list[str]) -> None:
+        """Delete tags of the registered model (best effort: a tag another process deleted is fine)."""
+        for key in keys:
+            try:
+                self.client.delete_registered_model_tag(model_id, key)
+            except Exception:  # pylint: disable=broad-exception-caught
+                logger.info("Could not delete tag %s of %s", key, model_id, exc_info=True)
 
     def models_using_dataset(self, name: str, version: str) -> list[str]:
         """Ids of models with a version trained on this dataset version (lineage tags)."""

@@ -12,7 +12,7 @@ from typing import Any
 from mlservice.core.artifacts import load_model
 from mlservice.core.catalogue import CLASSIFICATION
 from mlservice.core.datasets import parse_csv
-from mlservice.core.inputs import PredictRequest, check_version
+from mlservice.core.inputs import PredictRequest, check_version_or_alias
 from mlservice.core.model_cache import LoadedModel, ModelCache
 from mlservice.core.preprocessing import prediction_input, schema_of
 from mlservice.core.records import version_record
@@ -33,14 +33,16 @@ class Predictor:
         self.resolver = resolver
         self.cache = cache
 
-    def loaded(self, model_id: str, version: Any = None) -> LoadedModel:
-        """The cached model of (model, version or current), loaded from the store on first use.
+    def loaded(self, model_id: str, version: Any = None, alias: Any = None) -> LoadedModel:
+        """The cached model of (model, version, or the one an alias names: current by default), loaded
+        from the store on first use.
 
         Raises:
-            ModelNotFound: unknown model or version. InvalidInput: a malformed version.
-            Unavailable: the registry is down and this process never resolved the model.
+            ModelNotFound: unknown model, version or alias. InvalidInput: a malformed version or alias,
+            or both. Unavailable: the registry is down and this process never resolved the model.
         """
-        model_version = self.resolver.resolve(model_id, check_version(version))
+        number, name = check_version_or_alias(version, alias)
+        model_version = self.resolver.resolve(model_id, number, alias=name)
         key = (model_id, str(model_version.version))
         return self.cache.get_or_load(
             key, lambda: load_model(self.registry.client, model_id, model_version, version_record(model_version))
@@ -53,7 +55,7 @@ class Predictor:
             ModelNotFound, InvalidInput (input not matching the model's features), Unavailable.
         """
         request.check()
-        loaded = self.loaded(request.model_id, request.version)
+        loaded = self.loaded(request.model_id, request.version, request.alias)
         return self._predict(request.model_id, loaded, request.X, request.records)
 
     def _predict(  # pylint: disable=too-many-arguments
@@ -76,14 +78,16 @@ class Predictor:
             raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
         return result
 
-    def predict_csv(self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False) -> dict | str:
+    def predict_csv(  # pylint: disable=too-many-arguments
+        self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False, alias: Any = None
+    ) -> dict | str:
         """Batch prediction for a CSV upload whose header names the model's features.
 
         Returns:
             The prediction result (as ``predict``: arrays), or with ``as_csv`` the input rows as CSV text with a
             ``prediction`` column (and one ``probability_<class>`` column per class for classifiers).
         """
-        loaded = self.loaded(model_id, version)
+        loaded = self.loaded(model_id, version, alias)
         schema = loaded.schema or schema_of(loaded.estimator, loaded.feature_names)
         frame = parse_csv(  # categorical columns stay text: "01" is a category, not the number 1
             data, self.settings.max_rows, self.settings.max_features + 1, text_columns=list(schema.categories)

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from mlservice.core.catalogue import jsonable
 from mlservice.core.datasets import lineage
-from mlservice.core.registry import MANAGED_TAG, TAG_PREFIX, json_tag
+from mlservice.core.registry import MANAGED_TAG, PROMOTED_TAG, TAG_PREFIX, json_tag
 from mlservice.identity.principal import Principal
 
 
@@ -41,6 +41,7 @@ class TrainedModel:  # pylint: disable=too-many-instance-attributes  # what one 
     dataset: dict[str, Any] | None  # the dataset record plus "target" and "frame", when trained on one
     feature_schema: list[dict[str, Any]] | None = None  # FeatureSchema.describe(): kinds, categories, medians
     confusion: dict[str, Any] | None = None  # classifiers: on the evaluation rows
+    promote: bool = True  # false: registered as the challenger, never made current by a retrain
 
 
 def owner_tags(owner: Principal | None) -> dict[str, str]:
@@ -68,6 +69,8 @@ def version_tags(trained: TrainedModel, owner: Principal | None, trained_at: str
         encoded = json_tag(value) if value is not None else None
         if encoded:
             tags[TAG_PREFIX + key] = encoded
+    if not trained.promote:
+        tags[PROMOTED_TAG] = "false"
     schema = schema_tag(trained.feature_schema)
     if schema:
         tags[TAG_PREFIX + "feature_schema"] = schema

@@ -18,6 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from mlservice.core.aliases import AliasBook
 from mlservice.core.arrays import as_feature_matrix, as_targets, feature_names_for
 from mlservice.core.artifacts import MODEL_ARTIFACT_PATH, discard_run, loaded_model, save_model, upload_model
 from mlservice.core.catalogue import CLASSIFICATION, MODEL_CLASSES, ModelClass, coerce_params, jsonable
@@ -26,7 +27,15 @@ from mlservice.core.fitting import fit_in_child
 from mlservice.core.inputs import RETRAIN, TrainingRequest
 from mlservice.core.model_cache import ModelCache
 from mlservice.core.preprocessing import feature_medians, frame_features, schema_of, tabular_pipeline
-from mlservice.core.registry import TAG_PREFIX, Registry, parse_json, registry_errors, utcnow
+from mlservice.core.registry import (
+    CHALLENGER_ALIAS,
+    CURRENT_ALIAS,
+    TAG_PREFIX,
+    Registry,
+    parse_json,
+    registry_errors,
+    utcnow,
+)
 from mlservice.core.resolution import VersionResolver
 from mlservice.core.tracking import TrainedModel, log_run, owner_tags, version_tags
 from mlservice.errors import InvalidInput
@@ -88,6 +97,7 @@ class Trainer:
         self.settings = settings
         self.registry = registry
         self.resolver = resolver
+        self.aliases = AliasBook(registry, resolver)
         self.datasets = datasets
         self.cache = cache
         self.pool = pool
@@ -153,14 +163,18 @@ class Trainer:
         report(progress, "preparing data", 0.05)
         trained, outcome, timings = self._fit(plan, progress)
         report(progress, "logging to MLflow", 0.7)  # the last point to cancel
-        version, size_bytes = self._register(trained, owner, timings, new_model=plan.new_model)
+        version, size_bytes, aliases = self._register(trained, owner, timings, new_model=plan.new_model)
         loaded = loaded_model(trained.estimator, version, trained.feature_names, trained.classes, size_bytes)
         self.cache.put((plan.model_id, version), loaded)
         self.resolver.forget(plan.model_id)
+        reason = request.kind if request.promote else "retrain with promote: false"
+        for alias in aliases:
+            self.aliases.record_training(plan.model_id, alias, int(version), owner, reason)
         timings["total_seconds"] = time.perf_counter() - started
         return {
             "model_id": plan.model_id,
             "version": int(version),
+            "aliases": aliases,
             "model_type": plan.model_class.key,
             "task": plan.model_class.task,
             "metrics": trained.scores,
@@ -220,6 +234,7 @@ class Trainer:
             dataset,
             schema_of(outcome.estimator, feature_names).describe(medians),
             outcome.confusion,
+            request.promote,
         )
         return trained, outcome, timings
 
@@ -246,10 +261,11 @@ class Trainer:
             raise
 
     def _log_and_register(self, trained: TrainedModel, owner: Principal | None, timings: dict, new_model: bool):
-        """One MLflow run (params, metrics, model artifact) and a new registry version made current.
+        """One MLflow run (params, metrics, model artifact) and a new registry version made current (or,
+        with ``promote=false``, the challenger).
 
         Returns:
-            (the new version, the saved artifact's size in bytes).
+            (the new version, the saved artifact's size in bytes, the aliases now pointing at it).
         """
         trained_at = utcnow()
         client, run_id = self.registry.client, None
@@ -268,15 +284,19 @@ class Trainer:
                     run_id=run_id,
                     tags=version_tags(trained, owner, trained_at),
                 )
-                # two independent calls: make the version current while the run is marked finished
-                alias = self.pool.submit(
-                    self.registry.move_current_alias, trained.model_id, model_version.version, new_model
-                )
+                # two independent calls: point the alias at the version while the run is marked finished
+                version = str(model_version.version)
+                if trained.promote:
+                    alias = self.pool.submit(self.registry.move_current_alias, trained.model_id, version, new_model)
+                else:
+                    alias = self.pool.submit(self.registry.set_alias, trained.model_id, CHALLENGER_ALIAS, version)
                 finished = self.pool.submit(client.set_terminated, run_id)
-                alias.result()
+                serving = alias.result()  # move_current_alias: the version current ended on
                 finished.result()
             timings["register_seconds"] = time.perf_counter() - mark
-            return str(model_version.version), size_bytes
+            if not trained.promote:
+                return version, size_bytes, [CHALLENGER_ALIAS]
+            return version, size_bytes, [CURRENT_ALIAS] if str(serving) == version else []
         except BaseException:
             if run_id is not None:
                 discard_run(client, run_id, self.settings.mlflow_tracking_uri)

@@ -43,6 +43,8 @@ def targets(request) -> list | None:
 def training_request(request, kind: str = TRAIN, run_async: bool = False) -> TrainingRequest:
     """A Train/Retrain message as the core's request, empty fields as absent."""
     optional = {name: getattr(request, name) for name in ("test_size", "random_state") if request.HasField(name)}
+    if kind == RETRAIN:
+        optional["promote"] = not request.keep_current
     return TrainingRequest(
         kind=kind,
         model_type=(request.model_type or None) if kind == TRAIN else None,
@@ -84,7 +86,55 @@ def predict_request(request) -> PredictRequest:
     """A PredictRequest message as the core's: rows (or packed values) and records passed on as sent."""
     records = [struct_values(record) for record in request.records] or None
     X = packed_rows(request.values, request.n_features) if request.values else rows(request.X)
-    return PredictRequest(request.model_id, X=X, records=records, version=request.version or None)
+    return PredictRequest(
+        request.model_id, X=X, records=records, version=request.version or None, alias=request.alias or None
+    )
+
+
+def confusion_matrix(confusion: dict[str, Any] | None) -> app_pb2.ConfusionMatrix | None:
+    """A confusion matrix record as the proto's (counts row-major); None when there is none."""
+    if not confusion:
+        return None
+    return app_pb2.ConfusionMatrix(
+        labels=[str(label) for label in confusion["labels"]],
+        counts=[count for row in confusion["matrix"] for count in row],
+        n_rows=confusion.get("n_rows", 0),
+    )
+
+
+def training_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """What TrainResponse and RetrainResponse share beyond the reference: metrics, confusion matrix, aliases."""
+    return {
+        **metrics_fields(result["metrics"]),
+        "confusion_matrix": confusion_matrix(result.get("confusion_matrix")),
+        "aliases": result.get("aliases", []),
+    }
+
+
+def feature_infos(schema: list[dict[str, Any]] | None) -> list[app_pb2.FeatureInfo]:
+    """A version's feature schema as the proto's FeatureInfo list."""
+    return [
+        app_pb2.FeatureInfo(
+            name=f["name"],
+            kind=f["kind"],
+            categories=[str(c) for c in f.get("categories") or []],
+            median=f.get("median"),
+            nullable=bool(f.get("nullable")),
+            categories_truncated=bool(f.get("categories_truncated")),
+        )
+        for f in schema or []
+    ]
+
+
+def alias_response(moved: dict[str, Any]) -> app_pb2.AliasResponse:
+    """The core's answer to a set_alias as the proto's AliasResponse."""
+    return app_pb2.AliasResponse(
+        model_id=moved["model_id"],
+        alias=moved["alias"],
+        version=moved["version"],
+        previous_version=moved["previous_version"] or 0,
+        created=moved["created"],
+    )
 
 
 def metrics_fields(metrics: dict[str, float]) -> dict[str, Any]:
@@ -112,6 +162,7 @@ def dataset_info(record: dict[str, Any]) -> app_pb2.DatasetInfo:
         source=record.get("source") or "upload",
         created=bool(record.get("created", False)),
         preview=preview,
+        used_by=record.get("used_by") or [],
     )
 
 
@@ -139,6 +190,8 @@ def model_class_info(info: dict[str, Any]) -> app_pb2.ModelClassInfo:
             default_json=json.dumps(hp["default"]),
             choices=[str(choice) for choice in hp.get("choices", [])],
             ranges=[_range(entry) for entry in hp.get("ranges", [])],
+            description=hp.get("description", ""),
+            deprecated=hp.get("deprecated", ""),
         )
         for hp in info["hyperparameters"]
     ]
@@ -151,23 +204,40 @@ def model_class_info(info: dict[str, Any]) -> app_pb2.ModelClassInfo:
     )
 
 
+def model_version(v: dict[str, Any]) -> app_pb2.ModelVersion:
+    """A version record as the proto's ModelVersion."""
+    return app_pb2.ModelVersion(
+        version=v["version"],
+        params={k: param_text(p) for k, p in v["params"].items()},
+        metrics=v["metrics"],
+        evaluation=v["evaluation"],
+        trained_at=v["trained_at"],
+        owner=v["owner"],
+        run_id=v["run_id"] or "",
+        dataset=(v.get("dataset") or {}).get("name", ""),
+        dataset_version=(v.get("dataset") or {}).get("version", ""),
+        target=(v.get("dataset") or {}).get("target", ""),
+        aliases=v.get("aliases", []),
+        feature_schema=feature_infos(v.get("feature_schema")),
+        confusion_matrix=confusion_matrix(v.get("confusion_matrix")),
+    )
+
+
+def alias_event(event: dict[str, Any]) -> app_pb2.AliasEvent:
+    """One entry of the aliases' audit trail as the proto's AliasEvent."""
+    return app_pb2.AliasEvent(
+        at=event.get("at", ""),
+        alias=event.get("alias", ""),
+        version=event.get("version") or 0,
+        previous_version=event.get("previous_version") or 0,
+        by=event.get("by", ""),
+        by_name=event.get("by_name", ""),
+        reason=event.get("reason", ""),
+    )
+
+
 def model_response(record: dict[str, Any]) -> app_pb2.ModelResponse:
     """A model record (list/get) as the proto's ModelResponse."""
-    versions = [
-        app_pb2.ModelVersion(
-            version=v["version"],
-            params={k: param_text(p) for k, p in v["params"].items()},
-            metrics=v["metrics"],
-            evaluation=v["evaluation"],
-            trained_at=v["trained_at"],
-            owner=v["owner"],
-            run_id=v["run_id"] or "",
-            dataset=(v.get("dataset") or {}).get("name", ""),
-            dataset_version=(v.get("dataset") or {}).get("version", ""),
-            target=(v.get("dataset") or {}).get("target", ""),
-        )
-        for v in record.get("versions", [])
-    ]
     return app_pb2.ModelResponse(
         id=record["id"],
         model_type=record["model_type"],
@@ -180,7 +250,10 @@ def model_response(record: dict[str, Any]) -> app_pb2.ModelResponse:
         feature_names=record["feature_names"] or [],
         classes=[str(c) for c in record["classes"] or []],
         n_features=record["n_features"],
-        versions=versions,
+        versions=[model_version(v) for v in record.get("versions", [])],
+        aliases=record.get("aliases", {}),
+        alias_log=[alias_event(e) for e in record.get("alias_log", [])],
+        feature_schema=feature_infos(record.get("feature_schema")),
     )
 
 

@@ -60,7 +60,7 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
             evaluation=result["evaluation"],
             task=result["task"],
             timings=result["timings"],
-            **convert.metrics_fields(result["metrics"]),
+            **convert.training_fields(result),
         )
 
     @translate_errors
@@ -85,8 +85,18 @@ class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
             model_id=result["model_id"],
             version=result["version"],
             evaluation=result["evaluation"],
-            **convert.metrics_fields(result["metrics"]),
+            **convert.training_fields(result),
         )
+
+    @translate_errors
+    def SetAlias(self, request, context):
+        moved = self.service.set_alias(request.model_id, request.alias, request.version or None, current_caller())
+        return convert.alias_response(moved)
+
+    @translate_errors
+    def DeleteAlias(self, request, context):
+        self.service.delete_alias(request.model_id, request.alias, current_caller())
+        return app_pb2.DeleteResponse(success=True)
 
     @translate_errors
     def GetMetrics(self, request, context):

@@ -1,4 +1,4 @@
-"""REST resources of models: train, list, get, delete, predict (JSON and CSV), retrain, metrics.
+"""REST resources of models: train, list, get, delete, predict (JSON and CSV), retrain, aliases, metrics.
 
 Each resource converts the request, calls the core facade (``core()``) and returns its answer;
 errors are the core's exceptions, mapped once (``mlservice.rest.errors``).
@@ -18,12 +18,14 @@ from mlservice.rest.schemas import ERROR
 models = Namespace("models", path="/models", description="Train, list, inspect, predict, retrain, delete")
 metrics = Namespace("metrics", path="/metrics", description="Metrics of a model's current version")
 schemas.add_models(models, schemas.TRAIN_REQUEST, schemas.RETRAIN_REQUEST, schemas.TRAIN_RESULT,
-                   schemas.PREDICT_REQUEST, schemas.PREDICT_RESULT, schemas.MODEL_RECORD)  # fmt: skip
+                   schemas.PREDICT_REQUEST, schemas.PREDICT_RESULT, schemas.MODEL_RECORD, schemas.ALIAS_REQUEST,
+                   schemas.ALIAS_RESULT)  # fmt: skip
 schemas.add_models(metrics)
 
 csv_upload = reqparse.RequestParser()
 csv_upload.add_argument("file", location="files", type=FileStorage, required=True, help="CSV with a header")
 csv_upload.add_argument("version", location="args", type=int, help="Model version (default: current)")
+csv_upload.add_argument("alias", location="args", help="Instead of version: the version this alias points at")
 csv_upload.add_argument("format", location="args", choices=("json", "csv"), default="json")
 version_arg = reqparse.RequestParser()
 version_arg.add_argument("version", location="args", type=int, help="Model version (default: current)")
@@ -91,7 +93,9 @@ class Predict(Resource):
     def post(self, model_id):
         """Predict with the current (or given) version; classifiers also return probabilities."""
         body = request.get_json()
-        asked = PredictRequest(model_id, X=body.get("X"), records=body.get("records"), version=body.get("version"))
+        asked = PredictRequest(
+            model_id, X=body.get("X"), records=body.get("records"), version=body.get("version"), alias=body.get("alias")
+        )
         return as_json(core().predict(asked, caller()))
 
 
@@ -101,11 +105,11 @@ class Retrain(Resource):
     """Retraining."""
 
     @models.expect(schemas.RETRAIN_REQUEST, validate=True)
-    @models.response(200, "Retrained: a new version is current", schemas.TRAIN_RESULT)
+    @models.response(200, "Retrained: a new version is current (or the challenger)", schemas.TRAIN_RESULT)
     @models.response(202, "async: queued as a job (see GET /jobs/<id>)")
     @models.response(422, "Training stopped: over the time limit, or out of memory", ERROR)
     def post(self, model_id):
-        """Train the model again on new data; creates a new registry version and makes it current."""
+        """Train the model again on new data: a new registry version, made current (promote: false: the challenger)."""
         training = TrainingRequest.from_json(request.get_json(), kind=RETRAIN, model_id=model_id)
         return dispatched(core().train(training, caller()), 200)
 
@@ -121,11 +125,32 @@ class PredictCsv(Resource):
         """Predict for every row of an uploaded CSV whose header names the model's features."""
         args = csv_upload.parse_args()
         as_csv = args["format"] == "csv"
-        result = core().predict_csv(model_id, args["file"].read(), args["version"], as_csv, caller())
+        result = core().predict_csv(model_id, args["file"].read(), args["version"], as_csv, caller(), args["alias"])
         if not as_csv:
             return as_json(result)
         disposition = f"attachment; filename={model_id}-predictions.csv"
         return Response(result, mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+@models.route("/<string:model_id>/aliases/<string:alias>")
+@models.response(404, "Unknown model, version or alias", ERROR)
+class Alias(Resource):
+    """An alias of a model: which version it points at."""
+
+    @models.expect(schemas.ALIAS_REQUEST, validate=True)
+    @models.response(201, "Alias created", schemas.ALIAS_RESULT)
+    @models.response(200, "Alias moved", schemas.ALIAS_RESULT)
+    def put(self, model_id, alias):
+        """Point an alias at a version; moving 'current' promotes a version or rolls back to an older one."""
+        moved = core().set_alias(model_id, alias, request.get_json().get("version"), caller())
+        return moved, 201 if moved["created"] else 200
+
+    @models.response(204, "Alias removed (the version stays)")
+    @models.response(409, "'current' cannot be removed: a model always has a serving version", ERROR)
+    def delete(self, model_id, alias):
+        """Remove an alias from a model."""
+        core().delete_alias(model_id, alias, caller())
+        return "", 204
 
 
 @metrics.route("/<string:model_id>")

@@ -50,7 +50,17 @@ TRAIN_REQUEST = Model(
         **TRAINING_FIELDS,
     },
 )
-RETRAIN_REQUEST = Model("RetrainRequest", TRAINING_FIELDS)
+RETRAIN_REQUEST = Model(
+    "RetrainRequest",
+    {
+        **TRAINING_FIELDS,
+        "promote": fields.Boolean(
+            description="Make the new version current (default true); false registers it as the 'challenger' "
+            "alias and leaves 'current' where it is",
+            example=False,
+        ),
+    },
+)
 TRAIN_RESULT = Model(
     "TrainResult",
     {
@@ -60,6 +70,11 @@ TRAIN_RESULT = Model(
         "task": fields.String,
         "metrics": fields.Raw,
         "evaluation": fields.String(description="'holdout' or 'train' (too little data to hold out)"),
+        "confusion_matrix": fields.Raw(
+            description="Classifiers: {labels, matrix (rows actual, columns predicted), n_rows} on the same rows "
+            "as the metrics"
+        ),
+        "aliases": fields.List(fields.String, description="The aliases now pointing at the new version"),
         "n_train": fields.Integer,
         "n_eval": fields.Integer,
         "params": fields.Raw,
@@ -74,7 +89,8 @@ PREDICT_REQUEST = Model(
             description="Instead of X: an array of objects keyed by feature name",
             example=[{"petal_length": 1.4, "petal_width": 0.2, "sepal_length": 5.1, "sepal_width": 3.5}],
         ),
-        "version": fields.Integer(min=1, description="Model version (default: current)"),
+        "version": fields.Integer(min=1, description="Model version (default: the one 'current' points at)"),
+        "alias": fields.String(description="Instead of version: the version this alias points at", example="current"),
     },
 )
 PREDICT_RESULT = Model(
@@ -104,10 +120,32 @@ MODEL_RECORD = Model(
         "n_features": fields.Integer,
         "classes": NullableList(AnyValue, description="Class labels (classifiers); null for regression"),
         "run_id": NullableString,
+        "aliases": fields.Raw(description='Alias → version, e.g. {"current": 3, "challenger": 4}'),
+        "feature_schema": fields.Raw(
+            description="The current version's features: name, kind (numeric / categorical), categories or "
+            "the training median, nullable"
+        ),
         "versions": fields.List(
             fields.Raw,
-            description="GET /models/<id> only: every version, newest first, with the dataset it was trained on",
+            description="GET /models/<id> only: every version, newest first, with its aliases, feature schema, "
+            "confusion matrix and the dataset it was trained on",
         ),
+        "alias_log": fields.List(
+            fields.Raw, description="GET /models/<id> only: who moved which alias to which version, newest first"
+        ),
+    },
+)
+ALIAS_REQUEST = Model(
+    "AliasRequest", {"version": fields.Integer(required=True, description="The version the alias points at", example=2)}
+)
+ALIAS_RESULT = Model(
+    "Alias",
+    {
+        "model_id": fields.String,
+        "alias": fields.String,
+        "version": fields.Integer,
+        "previous_version": fields.Integer(description="Where the alias pointed before (null: it is new)"),
+        "created": fields.Boolean,
     },
 )
 

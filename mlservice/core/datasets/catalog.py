@@ -65,6 +65,12 @@ class DatasetCatalog:
             raise InvalidInput("version is required to delete a dataset version")
         return self.store.resolve(name, version)
 
+    def get(self, name: str, version: str | None = None) -> Record:
+        """One stored version (newest when version is None) with its schema, preview, and ``used_by``: the
+        models trained on it, which keep it from being deleted."""
+        record = self.store.get(name, version)
+        return {**record, "used_by": self._models_using(record["name"], record["version"])}
+
     def delete(self, name: str, version: str) -> dict[str, Any]:
         """Delete one uploaded version that no model was trained on.
 
