@@ -217,8 +217,28 @@ class ApiClient:
         return self.request("GET", "/datasets")
 
     def dataset(self, name: str, version: str = "latest") -> dict[str, Any]:
-        """One dataset version with its columns and a preview."""
+        """One dataset version with its columns, a preview and the models trained on it (``used_by``)."""
         return self.request("GET", f"/datasets/{quote(name, safe='')}/{quote(version or 'latest', safe='')}")
+
+    def upload_dataset(self, name: str, content: bytes, filename: str = "data.csv") -> dict[str, Any]:
+        """Store a CSV as a version of dataset ``name`` (identical bytes: the existing version)."""
+        return self.request(
+            "POST", "/datasets", data={"name": name}, files={"file": (filename, content, "text/csv")},
+            timeout=self.train_timeout,
+        )  # fmt: skip
+
+    def delete_dataset(self, name: str, version: str) -> None:
+        self.request("DELETE", f"/datasets/{quote(name, safe='')}/{quote(version, safe='')}")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Your most recent training jobs, newest first."""
+        return self.request("GET", "/jobs")
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/jobs/{quote(job_id, safe='')}")
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/jobs/{quote(job_id, safe='')}/cancel")
 
     def list_models(self) -> list[dict[str, Any]]:
         return self.request("GET", "/models")
@@ -237,10 +257,29 @@ class ApiClient:
             "POST", f"/models/{quote(model_id, safe='')}/retrain", json=payload, timeout=self.train_timeout
         )
 
-    def predict(self, model_id: str, X: list[list[float]], version: int | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"X": X}
+    def set_alias(self, model_id: str, alias: str, version: int) -> dict[str, Any]:
+        """Point an alias at a version (``current``: promote or roll back)."""
+        path = f"/models/{quote(model_id, safe='')}/aliases/{quote(alias, safe='')}"
+        return self.request("PUT", path, json={"version": int(version)})
+
+    def delete_alias(self, model_id: str, alias: str) -> None:
+        self.request("DELETE", f"/models/{quote(model_id, safe='')}/aliases/{quote(alias, safe='')}")
+
+    def predict(  # pylint: disable=too-many-arguments
+        self,
+        model_id: str,
+        X: list[list[Any]] | None = None,
+        version: int | None = None,
+        *,
+        records: list[dict[str, Any]] | None = None,
+        alias: str | None = None,
+    ) -> dict[str, Any]:
+        """Predictions for rows (``X``) or named ``records``, from a version, an alias or ``current``."""
+        payload: dict[str, Any] = {"records": records} if records is not None else {"X": X}
         if version:
             payload["version"] = int(version)
+        if alias:
+            payload["alias"] = alias
         return self.request("POST", f"/models/{quote(model_id, safe='')}/predict", json=payload)
 
 

@@ -66,14 +66,17 @@ def dataset_text(version: Mapping[str, Any]) -> str:
 
 
 def versions_table(model: Mapping[str, Any], settings: DashboardSettings):
-    """Every version of a model with its metrics (one column each), params, dataset and MLflow run."""
+    """Every version of a model with its aliases, metrics (one column each), dataset and MLflow run.
+
+    The hyperparameters are in ``params_table``: long text wraps there instead of being cut off.
+    """
     versions = model.get("versions") or []
     metric_names = sorted({name for version in versions for name in (version.get("metrics") or {})})
     rows = []
     for version in versions:
         row: dict[str, Any] = {
             "version": version.get("version"),
-            "current": version.get("version") == model.get("version"),
+            "aliases": ", ".join(version.get("aliases") or []) or NO_VALUE,
             "trained": short_time(version.get("trained_at")),
             "owner": version.get("owner") or NO_VALUE,
             "rows": version.get("n_rows"),
@@ -83,21 +86,84 @@ def versions_table(model: Mapping[str, Any], settings: DashboardSettings):
         for name in metric_names:
             row[name] = (version.get("metrics") or {}).get(name)
         row["dataset"] = dataset_text(version)
-        row["params"] = params_text(version.get("params")) or "defaults"
         row["MLflow run"] = mlflow_run_url(settings, version.get("run_id"))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def metrics_long(records: Sequence[Mapping[str, Any]]):
-    """Metrics of several (model, version) records in long form: label, metric, value."""
+def params_table(records: Sequence[Mapping[str, Any]]):
+    """(model) version → the hyperparameters set for it, as wrapping text (``st.table``)."""
     rows = [
-        {"model": f"{record['model_id']} v{record['version']}", "metric": name, "value": float(value)}
+        {
+            "version": f"{r['model_id']} v{r['version']}" if r.get("model_id") else f"v{r.get('version')}",
+            "hyperparameters": params_text(r.get("params")) or "defaults",
+        }
+        for r in records
+    ]
+    return pd.DataFrame(rows, columns=["version", "hyperparameters"])
+
+
+def rollback_target(model: Mapping[str, Any]) -> int | None:
+    """The version a roll back returns to: the newest one older than the one ``current`` points at."""
+    current = model.get("version") or 0
+    older = [v.get("version") for v in model.get("versions") or [] if (v.get("version") or 0) < current]
+    return max(older) if older else None
+
+
+def version_choices(model: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a prediction can be asked of: ``current``, the other aliases, then every version, newest first."""
+    aliases = model.get("aliases") or {}
+    choices = [{"label": f"current (v{model.get('version')})", "alias": None, "version": None}]
+    choices += [
+        {"label": f"alias {name} (v{version})", "alias": name, "version": None}
+        for name, version in sorted(aliases.items())
+        if name != "current"
+    ]
+    choices += [
+        {"label": f"v{v.get('version')}", "alias": None, "version": v.get("version")}
+        for v in model.get("versions") or []
+    ]
+    return choices
+
+
+def alias_log_table(log: Sequence[Mapping[str, Any]]):
+    """The aliases' audit trail, newest first: when, who, which alias, from which version to which."""
+    rows = [
+        {
+            "when": short_time(e.get("at")),
+            "who": e.get("by_name") or e.get("by") or NO_VALUE,
+            "alias": e.get("alias"),
+            "to": f"v{e['version']}" if e.get("version") else "(removed)",
+            "from": f"v{e['previous_version']}" if e.get("previous_version") else NO_VALUE,
+            "by way of": e.get("reason"),
+        }
+        for e in log
+    ]
+    return pd.DataFrame(rows, columns=["when", "who", "alias", "to", "from", "by way of"])
+
+
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "log_loss"})  # errors, in the target's units: unbounded
+
+
+def metric_direction(name: str) -> str:
+    """``lower`` for error metrics (rmse, mae), ``higher`` for scores (accuracy, f1, roc_auc, r2)."""
+    return "lower" if name in LOWER_IS_BETTER else "higher"
+
+
+def metrics_long(records: Sequence[Mapping[str, Any]]):
+    """Metrics of several (model, version) records in long form: label, metric, value, direction."""
+    rows = [
+        {
+            "model": f"{record['model_id']} v{record['version']}",
+            "metric": name,
+            "value": float(value),
+            "direction": metric_direction(name),
+        }
         for record in records
         for name, value in sorted((record.get("metrics") or {}).items())
         if isinstance(value, (int, float))
     ]
-    return pd.DataFrame(rows, columns=["model", "metric", "value"])
+    return pd.DataFrame(rows, columns=["model", "metric", "value", "direction"])
 
 
 def metrics_wide(records: Sequence[Mapping[str, Any]]):
@@ -111,20 +177,68 @@ def metrics_wide(records: Sequence[Mapping[str, Any]]):
 
 
 def compare_records(model: Mapping[str, Any], all_versions: bool) -> list[dict[str, Any]]:
-    """The (model, version, metrics) records of a model: its current version or all of them."""
+    """The (model, version, metrics, params) records of a model: its current version or all of them."""
     versions = model.get("versions") or []
     if not all_versions:
         versions = [v for v in versions if v.get("version") == model.get("version")] or versions[:1]
     return [
-        {"model_id": model["id"], "version": v.get("version"), "task": model.get("task"), "metrics": v.get("metrics")}
+        {"model_id": model["id"], "version": v.get("version"), "task": model.get("task"), "metrics": v.get("metrics"),
+         "params": v.get("params"), "evaluation": v.get("evaluation")}
         for v in versions
+    ]  # fmt: skip
+
+
+def datasets_table(datasets: Sequence[Mapping[str, Any]]):
+    """One row per dataset: name, where it lives, its versions, the newest version's rows and columns."""
+    rows = []
+    for dataset in datasets:
+        versions = dataset.get("versions") or [dataset]
+        newest = versions[0]
+        rows.append(
+            {
+                "name": dataset.get("name"),
+                "source": dataset.get("source", "upload"),
+                "versions": len(versions),
+                "newest": str(newest.get("version") or newest.get("md5") or "")[:8],
+                "rows": newest.get("rows"),
+                "columns": ", ".join(
+                    c.get("name") if isinstance(c, Mapping) else str(c) for c in newest.get("columns") or []
+                ),
+                "uploaded": short_time(newest.get("created_at")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["name", "source", "versions", "newest", "rows", "columns", "uploaded"])
+
+
+def jobs_table(jobs: Sequence[Mapping[str, Any]]):
+    """Training jobs, newest first: status, phase, progress, the model and version it made, or its error."""
+    rows = [
+        {
+            "job": job.get("id"),
+            "kind": job.get("kind"),
+            "model": job.get("model_id") or NO_VALUE,
+            "status": job.get("status"),
+            "phase": job.get("phase"),
+            "progress": float(job.get("progress") or 0.0),
+            "version": job.get("version"),
+            "created": short_time(job.get("created_at")),
+            "finished": short_time(job.get("finished_at")),
+            "error": job.get("error") or "",
+        }
+        for job in jobs
     ]
+    columns = ["job", "kind", "model", "status", "phase", "progress", "version", "created", "finished", "error"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def dataset_choices(datasets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Every trainable dataset version from GET /datasets: uploaded versions (newest first), then DVC files."""
+    """Every trainable dataset version from GET /datasets: uploaded versions (newest first), then DVC files.
+
+    Each has the ``ref`` a training names: ``name@version`` for an uploaded version, ``name`` for a DVC file.
+    """
     choices = []
     for dataset in datasets:
+        source = dataset.get("source", "upload")
         versions = dataset.get("versions") or [{"version": dataset.get("md5"), **dataset}]
         for version in versions:
             rev = str(version.get("version") or version.get("md5") or "")
@@ -134,7 +248,9 @@ def dataset_choices(datasets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
                 {
                     "name": dataset.get("name"),
                     "version": rev,
-                    "label": f"{dataset.get('name')} @ {rev[:8]} ({dataset.get('source', 'upload')}{rows}{when})",
+                    "source": source,
+                    "ref": dataset.get("name") if source == "dvc" else f"{dataset.get('name')}@{rev}",
+                    "label": f"{dataset.get('name')} @ {rev[:8]} ({source}{rows}{when})",
                     "columns": [c.get("name") if isinstance(c, Mapping) else c for c in version.get("columns") or []],
                 }
             )
