@@ -148,10 +148,13 @@ def class_label(classes: dict[str, dict[str, Any]], key: str) -> str:
 
 
 def notices(prefix: str) -> None:
-    """Messages a button callback left for this run (``<prefix>_notice`` / ``<prefix>_error``)."""
-    for key, show in ((f"{prefix}_notice", st.success), (f"{prefix}_error", st.error)):
-        if st.session_state.get(key):
-            show(st.session_state.pop(key))
+    """Messages a button callback left for this run (``<prefix>_notice`` / ``<prefix>_error``), in a
+    container that is always there: a notice coming or going never shifts what follows (an open
+    expander below would otherwise be drawn anew, closed)."""
+    with st.container():
+        for key, show in ((f"{prefix}_notice", st.success), (f"{prefix}_error", st.error)):
+            if st.session_state.get(key):
+                show(st.session_state.pop(key))
 
 
 def keep_if_same_inputs(state_key: str, inputs_key: str) -> dict[str, Any] | None:
@@ -634,7 +637,7 @@ def render_model_detail(ctx: Context, model: dict[str, Any]) -> None:
     st.table(params_table([{"version": v.get("version"), "params": v.get("params")} for v in model["versions"]]))
     render_serving(ctx, model)
     if model.get("alias_log"):
-        with st.expander("Alias history (who moved which alias, when)"):
+        with st.expander("Alias history (who moved which alias, when)", key=f"alias_log_{model['id']}"):
             st.dataframe(alias_log_table(model["alias_log"]), hide_index=True, key="alias_log")
 
 
@@ -651,7 +654,7 @@ def render_models(ctx: Context) -> None:
     if not model:
         return
     render_model_detail(ctx, model)
-    with st.expander(f"Delete {model_id}"):
+    with st.expander(f"Delete {model_id}", key=f"delete_expander_{model_id}"):
         st.warning(
             f"This deletes **{model_id}**, its {len(model.get('versions') or [])} version(s), runs and artifacts."
         )
@@ -958,7 +961,7 @@ def render_dataset_version(ctx: Context, name: str, version: str) -> None:
     if used_by:
         st.info(f"Models trained on this version: {', '.join(used_by)}. It cannot be deleted while they exist.")
     elif details.get("source", "upload") != "dvc":
-        with st.expander(f"Delete {name}@{version[:8]}"):
+        with st.expander(f"Delete {name}@{version[:8]}", key=f"dataset_delete_{name}_{version}"):
             confirmed = st.checkbox(f"Yes, delete {name}@{version[:8]} for good", key="dataset_delete_confirm")
             st.button("Delete dataset version", key="dataset_delete_button", type="primary", disabled=not confirmed,
                       on_click=delete_dataset, args=(ctx.client, name, version))  # fmt: skip

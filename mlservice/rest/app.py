@@ -32,6 +32,10 @@ from mlservice.settings import Settings
 logger = logging.getLogger(__name__)
 
 NAMESPACES = (health, catalogue, models, permissions, metrics, datasets, jobs, auth)
+SWAGGER_DESCRIPTION = (
+    "Train, version and serve scikit-learn models; every model is tracked in MLflow. "
+    "Authorize with `Bearer <token>`: an API token, or the local token printed by `make run`."
+)
 
 
 class ServiceApi(Api):
@@ -118,10 +122,18 @@ def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
         app,
         version="1.0",
         title="mlservice",
-        description="Train, version and serve scikit-learn models; every model is tracked in MLflow. "
-        "Authorize with 'Bearer <token>' (an API token, or the local token printed by make run).",
+        # Swagger UI renders this as Markdown, where a bare <token> is an HTML tag and vanishes: code spans
+        # show it as typed
+        description=SWAGGER_DESCRIPTION,
         doc="/",
-        authorizations={"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+        authorizations={
+            "bearer": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "Type `Bearer <token>`: the word Bearer, a space, then your token.",
+            }
+        },
         security="bearer",
     )
     api.models[ERROR.name] = ERROR
