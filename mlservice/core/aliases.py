@@ -63,8 +63,13 @@ class AliasBook:
         self.registry = registry
         self.resolver = resolver
 
-    def set(self, model_id: str, alias: Any, version: Any, caller: Principal | None) -> dict[str, Any]:
+    def set(  # pylint: disable=too-many-arguments
+        self, model_id: str, alias: Any, version: Any, caller: Principal | None, registered=None
+    ) -> dict[str, Any]:
         """Point ``alias`` at ``version`` of a model.
+
+        Args:
+            registered: the registered model, when the caller has just read it (permissions).
 
         Returns:
             ``{"model_id", "alias", "version", "previous_version", "created"}``.
@@ -76,7 +81,7 @@ class AliasBook:
         if version is None:
             raise InvalidInput("version is required: the version the alias should point at")
         number = check_version(version)
-        registered = self.registry.registered_model(model_id)
+        registered = registered or self.registry.registered_model(model_id)
         self.registry.version(model_id, number)  # exists and is the service's
         previous = aliases_of(registered).get(alias)
         self.registry.set_alias(model_id, alias, number)
@@ -90,7 +95,7 @@ class AliasBook:
             "created": previous is None,
         }
 
-    def delete(self, model_id: str, alias: Any, caller: Principal | None) -> None:
+    def delete(self, model_id: str, alias: Any, caller: Principal | None, registered=None) -> None:
         """Remove an alias from a model; ``current`` cannot be removed (a model always has a serving version).
 
         Raises:
@@ -102,7 +107,7 @@ class AliasBook:
                 "alias 'current' cannot be deleted: it is the version that serves by default. "
                 "Point it at another version instead (promote or roll back)"
             )
-        registered = self.registry.registered_model(model_id)
+        registered = registered or self.registry.registered_model(model_id)
         previous = aliases_of(registered).get(alias)
         if previous is None:
             raise ModelNotFound(f"Model '{model_id}' has no alias '{alias}'")
