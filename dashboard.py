@@ -11,6 +11,7 @@ it starts), and no training starts from a key press (no forms: only the Train an
 one; Enter in a text box merely applies the value).
 """
 
+# pylint: disable=too-many-lines  # one Streamlit script is the page, by design (docs/ARCHITECTURE.md, rule 7)
 from __future__ import annotations
 
 import logging
@@ -510,12 +511,13 @@ def show_training_result(ctx: Context, result: dict[str, Any]) -> None:
 
 def wait_for_job(client: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
     """Poll a training job until it finishes, with a progress bar (bounded by the training timeout)."""
-    bar = st.progress(0.0, text=f"{job['status']}: {job['phase']}")
+    progress_bar = st.progress(0.0, text=f"{job['status']}: {job['phase']}")
     deadline = time.monotonic() + client.train_timeout
     while job["status"] not in FINISHED and time.monotonic() < deadline:
         time.sleep(JOB_POLL_SECONDS)
         job = client.job(job["id"])
-        bar.progress(min(max(float(job.get("progress") or 0.0), 0.0), 1.0), text=f"{job['status']}: {job['phase']}")
+        fraction = min(max(float(job.get("progress") or 0.0), 0.0), 1.0)
+        progress_bar.progress(fraction, text=f"{job['status']}: {job['phase']}")
     return job
 
 
@@ -713,7 +715,7 @@ def render_train(ctx: Context) -> None:
             show_training_result(ctx, stored["result"])
 
 
-def retrain_outcome(ctx: Context, model: dict[str, Any], outcome: dict[str, Any]) -> None:
+def retrain_outcome(model: dict[str, Any], outcome: dict[str, Any]) -> None:
     """A retrain's new version beside the version that was current before it."""
     result, before = outcome["result"], outcome["before"]
     if "current" in (result.get("aliases") or []):
@@ -727,6 +729,15 @@ def retrain_outcome(ctx: Context, model: dict[str, Any], outcome: dict[str, Any]
     show_comparison([before, after], "retrain")
 
 
+def retrain_header(ctx: Context, model: dict[str, Any]) -> dict[str, Any] | None:
+    """What is being retrained; returns the current version's dataset (name, target) to preselect."""
+    current = next((v for v in model.get("versions") or [] if v["version"] == model.get("version")), {})
+    name, value = key_metric(model.get("task"), model.get("metrics"))
+    st.caption(f"{class_label(ctx.classes, model.get('model_type', ''))} · current version v{model.get('version')} "
+               f"({name} {number_text(value)}) · trained {short_time(model.get('updated_at'))}")  # fmt: skip
+    return current.get("dataset")
+
+
 def render_retrain(ctx: Context) -> None:
     """Retrain tab: new data for an existing model (its own dataset and target preselected), as the new
     current version or as a challenger; the new version beside the old one."""
@@ -737,12 +748,7 @@ def render_retrain(ctx: Context) -> None:
     model = api_call(f"Loading {model_id}", ctx.client.get_model, model_id)
     if not model:
         return
-    current = next((v for v in model.get("versions") or [] if v["version"] == model.get("version")), {})
-    name, value = key_metric(model.get("task"), model.get("metrics"))
-    st.caption(f"{class_label(ctx.classes, model.get('model_type', ''))} · current version v{model.get('version')} "
-               f"({name} {number_text(value)}) · trained {short_time(model.get('updated_at'))}")  # fmt: skip
-    preset = current.get("dataset")
-    data = training_input(f"retrain_{model_id}", ctx, model.get("task"), preset)
+    data = training_input(f"retrain_{model_id}", ctx, model.get("task"), retrain_header(ctx, model))
     schema = ctx.classes.get(model.get("model_type", ""), {}).get("hyperparameters", [])
     specs = [field_spec(hp) for hp in schema_with_defaults(schema, model.get("params"))]
     test_size, values, problems = training_settings(f"retrain_{model_id}", specs, columns=3)
@@ -764,7 +770,7 @@ def render_retrain(ctx: Context) -> None:
     stored = keep_if_same_inputs("retrain_result", inputs)
     if stored:
         with area:
-            retrain_outcome(ctx, model, stored)
+            retrain_outcome(model, stored)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from mlservice.core.access import OWNER_TAG, AccessControl
+from mlservice.core.aliases import AliasBook
 from mlservice.core.artifacts import discard_run
 from mlservice.core.catalogue import MODEL_CLASSES
 from mlservice.core.datasets import DatasetCatalog, DatasetStore, parse_ref
@@ -50,7 +51,7 @@ class Dispatched:
     job: dict[str, Any] | None = None
 
 
-class ModelService:  # pylint: disable=too-many-public-methods  # one method per operation
+class ModelService:  # pylint: disable=too-many-public-methods,too-many-instance-attributes  # one method per operation; one attribute per part of the core
     """Train, version, serve and delete models; datasets; training jobs."""
 
     def __init__(self, settings: Settings, client: MlflowClient | None = None):
@@ -65,7 +66,6 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
             DatasetStore.from_settings(settings), settings.repo_root, self.registry.models_using_dataset
         )
         self.trainer = Trainer(settings, self.registry, self.resolver, self.datasets, self.cache, self._pool)
-        self.aliases = self.trainer.aliases
         self.predictor = Predictor(settings, self.registry, self.resolver, self.cache)
         self.access = AccessControl(
             AccessPolicy.from_settings(settings),
@@ -77,6 +77,11 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         self._jobs_lock = threading.Lock()
 
     # --- the service ---------------------------------------------------------------------------
+
+    @property
+    def aliases(self) -> AliasBook:
+        """The aliases of models and their audit trail (the trainer's: trainings move aliases too)."""
+        return self.trainer.aliases
 
     @property
     def jobs(self) -> JobRunner:

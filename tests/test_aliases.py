@@ -112,7 +112,7 @@ def rest(settings, service):
 
 
 @pytest.mark.integration
-def test_challenger_promote_roll_back_and_delete_over_rest(service, champion, rest, iris):
+def test_challenger_promote_roll_back_and_delete_over_rest(champion, rest, iris):
     X, _ = iris
     model = rest.get(f"/models/{champion}").json
     assert model["aliases"] == {"challenger": 2, "current": 1} and model["version"] == 1

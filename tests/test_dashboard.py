@@ -189,7 +189,7 @@ def test_the_confusion_matrix_is_the_apis_held_out_one():
 def test_one_row_fields_are_typed_by_the_feature_schema():
     schema = [{"name": "size", "kind": "numeric", "median": 4.5},
               {"name": "site", "kind": "categorical", "categories": ["north", "south"]}]  # fmt: skip
-    size, site, old = feature_fields(schema, ["size", "site", "old"])
+    size, site, old = feature_fields(schema, ["size", "site", "old"])  # pylint: disable=unbalanced-tuple-unpacking
     assert (size.kind, size.default) == ("number", 4.5)
     assert (site.kind, site.options, site.default) == ("select", ("north", "south"), "north")
     assert (old.kind, old.default) == ("number", 0.0)  # a model trained before schemas were recorded

@@ -124,7 +124,7 @@ def test_csv_rows_are_named_by_their_line_and_categories_stay_text(mixed):
         prediction_input(None, [{"size": 1, "site": "a"}, {"size": "big", "site": "b"}], mixed, SETTINGS, "CSV")
 
 
-def test_a_ragged_csv_says_which_line(mixed):
+def test_a_ragged_csv_says_which_line():
     with pytest.raises(InvalidInput, match="malformed CSV: line 3 has 3 fields but the header has 2"):
         parse_csv(b"size,site\n1,north\n2,south,extra\n")
 

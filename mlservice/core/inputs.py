@@ -160,15 +160,18 @@ class TrainingRequest:  # pylint: disable=too-many-instance-attributes  # one at
             raise InvalidInput("impute must be true or false")
         if not isinstance(self.run_async, bool):
             raise InvalidInput("async must be true or false")
-        if not isinstance(self.promote, bool):
-            raise InvalidInput("promote must be true or false")
-        if self.kind == TRAIN and not self.promote:
-            raise InvalidInput("a new model's first version always serves: promote: false is for retrains")
+        self._check_promote()
         if not _is_number(self.test_size) or not 0 <= self.test_size <= 0.5:
             raise InvalidInput("test_size must be a number from 0 (evaluate on the training data) to 0.5")
         state = self.random_state
         if state is not None and (isinstance(state, bool) or not isinstance(state, int) or not 0 <= state < 2**32):
             raise InvalidInput("random_state must be an integer from 0 to 2**32-1, or null")
+
+    def _check_promote(self) -> None:
+        if not isinstance(self.promote, bool):
+            raise InvalidInput("promote must be true or false")
+        if self.kind == TRAIN and not self.promote:
+            raise InvalidInput("a new model's first version always serves: promote: false is for retrains")
 
     def _check_data_source(self) -> None:
         inline = self.X is not None or self.y is not None
