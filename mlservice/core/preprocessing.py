@@ -209,7 +209,7 @@ def _rows_frame(X: Any, names: Sequence[str], settings: Settings) -> pd.DataFram
         raise InvalidInput(
             f"each row of X must have {len(names)} values ({', '.join(names)}); X[{bad}] has {len(X[bad])}"
         )
-    return pd.DataFrame(list(X), columns=list(names), dtype=object)
+    return pd.DataFrame(list(X), columns=list(names))
 
 
 def _records_frame(records: Any, names: Sequence[str], settings: Settings) -> pd.DataFrame:
@@ -286,7 +286,7 @@ def _number_column(column: pd.Series, name: str, schema: FeatureSchema, field_na
 
 def _text_column(column: pd.Series, name: str, schema: FeatureSchema, field_name: str) -> pd.Series:
     missing = column.isna()
-    if pd.api.types.is_string_dtype(column) and not pd.api.types.is_object_dtype(column):
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):  # one pass in C: all text
         is_text = ~missing
     else:
         is_text = column.map(lambda value: isinstance(value, str)).astype(bool)
