@@ -70,6 +70,7 @@ from mlservice.dashboard.tables import (
     rollback_target,
     short_time,
     version_choices,
+    version_details,
     versions_table,
 )
 
@@ -636,7 +637,7 @@ def render_model_detail(ctx: Context, model: dict[str, Any]) -> None:
         versions_table(model, ctx.settings), hide_index=True, key="versions_table",
         column_config={"MLflow run": st.column_config.LinkColumn("MLflow run", display_text="open run")},
     )  # fmt: skip
-    st.table(params_table([{"version": v.get("version"), "params": v.get("params")} for v in model["versions"]]))
+    st.table(version_details(model))
     render_serving(ctx, model)
     if model.get("alias_log"):
         with st.expander("Alias history (who moved which alias, when)", key=f"alias_log_{model['id']}"):

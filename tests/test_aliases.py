@@ -75,6 +75,16 @@ def test_current_cannot_be_deleted_and_nothing_is_touched():
     registry.delete_alias.assert_not_called()
 
 
+def test_the_audit_trail_keeps_the_newest_100_events():
+    registry = mock.Mock()
+    events = {f"mlservice.alias_event.{i:020d}-abcdef": "{}" for i in range(101)}
+    registry.registered_model.return_value = SimpleNamespace(tags={"mlservice.managed": "true", **events})
+    AliasBook(registry, mock.Mock()).record("m", "current", 2, 1, Principal.service("ci"), "set")
+    key, value = registry.set_model_tag.call_args.args[1:]
+    assert key.startswith("mlservice.alias_event.") and '"by": "service:ci"' in value
+    registry.delete_model_tags.assert_called_once_with("m", [f"mlservice.alias_event.{0:020d}-abcdef"])
+
+
 def test_a_retrain_never_makes_a_challenger_current():
     """v2 was registered with promote=false; a retrain that registered v1's successor must not pick v2
     as 'the newest' when it re-checks after writing."""

@@ -495,8 +495,8 @@ def test_train_on_a_stored_dataset_version_with_its_preview(signed_in, api, iris
     versions = api.get_model(model_id)["versions"]
     assert versions[0]["dataset"]["name"] == name and versions[0]["dataset"]["version"] == stored["version"]
     at.selectbox(key="detail_model").set_value(model_id).run()
-    versions_shown = next(df.value for df in at.dataframe if "dataset" in df.value.columns)
-    assert versions_shown["dataset"].tolist() == [f"{name}@{stored['version'][:8]}"]
+    details = next(table.value for table in at.table if "data" in table.value.columns)
+    assert details["data"].tolist() == [f"{name}@{stored['version'][:8]} (150 rows × 4 features)"]
 
 
 def test_a_regressor_defaults_to_a_numeric_target(signed_in):

@@ -86,7 +86,7 @@ class AliasBook:
         previous = aliases_of(registered).get(alias)
         self.registry.set_alias(model_id, alias, number)
         self.resolver.forget(model_id)
-        self.record(model_id, alias, int(number), previous, caller, "set", registered)
+        self.record(model_id, alias, int(number), previous, caller, "set")
         return {
             "model_id": model_id,
             "alias": alias,
@@ -113,7 +113,7 @@ class AliasBook:
             raise ModelNotFound(f"Model '{model_id}' has no alias '{alias}'")
         self.registry.delete_alias(model_id, alias)
         self.resolver.forget(model_id)
-        self.record(model_id, alias, None, previous, caller, "delete", registered)
+        self.record(model_id, alias, None, previous, caller, "delete")
 
     def record(  # pylint: disable=too-many-arguments
         self,
@@ -123,19 +123,18 @@ class AliasBook:
         previous: int | None,
         caller: Principal | None,
         reason: str,
-        registered=None,
     ) -> None:
-        """Add an event to the audit trail, dropping the oldest beyond 100.
+        """Add an event to the audit trail, then drop the oldest beyond 100 (read back after writing, so
+        events written by other processes meanwhile count too).
 
         Raises:
             Unavailable: the registry did not take the event.
         """
         key, value = event_tag(alias, version, previous, caller, reason)
         self.registry.set_model_tag(model_id, key, value)
-        if registered is not None:
-            events = sorted(k for k in registered.tags if k.startswith(EVENT_TAG_PREFIX))
-            if len(events) + 1 > MAX_EVENTS:
-                self.registry.delete_model_tags(model_id, events[: len(events) + 1 - MAX_EVENTS])
+        events = sorted(k for k in self.registry.registered_model(model_id).tags if k.startswith(EVENT_TAG_PREFIX))
+        if len(events) > MAX_EVENTS:
+            self.registry.delete_model_tags(model_id, events[: len(events) - MAX_EVENTS])
 
     def record_training(self, model_id: str, alias: str, version: int, caller: Principal | None, reason: str) -> None:
         """A training moved an alias: recorded, but a trail the registry did not take fails no training."""

@@ -66,9 +66,10 @@ def dataset_text(version: Mapping[str, Any]) -> str:
 
 
 def versions_table(model: Mapping[str, Any], settings: DashboardSettings):
-    """Every version of a model with its aliases, metrics (one column each), dataset and MLflow run.
+    """Every version of a model with its aliases, metrics (one column each) and MLflow run: numbers, short.
 
-    The hyperparameters are in ``params_table``: long text wraps there instead of being cut off.
+    Who trained it, on which data and with which hyperparameters is in ``version_details``: long text
+    wraps there instead of being cut off.
     """
     versions = model.get("versions") or []
     metric_names = sorted({name for version in versions for name in (version.get("metrics") or {})})
@@ -78,17 +79,27 @@ def versions_table(model: Mapping[str, Any], settings: DashboardSettings):
             "version": version.get("version"),
             "aliases": ", ".join(version.get("aliases") or []) or NO_VALUE,
             "trained": short_time(version.get("trained_at")),
-            "owner": version.get("owner_name") or version.get("owner") or NO_VALUE,
-            "rows": version.get("n_rows"),
-            "features": version.get("n_features"),
             "evaluated on": version.get("evaluation") or NO_VALUE,
         }
         for name in metric_names:
             row[name] = (version.get("metrics") or {}).get(name)
-        row["dataset"] = dataset_text(version)
         row["MLflow run"] = mlflow_run_url(settings, version.get("run_id"))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def version_details(model: Mapping[str, Any]):
+    """Per version: who trained it, on which data (dataset, rows x features), with which hyperparameters."""
+    rows = [
+        {
+            "version": f"v{version.get('version')}",
+            "trained by": version.get("owner_name") or version.get("owner") or NO_VALUE,
+            "data": f"{dataset_text(version)} ({version.get('n_rows')} rows × {version.get('n_features')} features)",
+            "hyperparameters": params_text(version.get("params")) or "defaults",
+        }
+        for version in model.get("versions") or []
+    ]
+    return pd.DataFrame(rows, columns=["version", "trained by", "data", "hyperparameters"])
 
 
 def params_table(records: Sequence[Mapping[str, Any]]):
