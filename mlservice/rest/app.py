@@ -28,6 +28,7 @@ from mlservice.rest.permission_routes import permissions
 from mlservice.rest.schemas import ERROR
 from mlservice.rest.service_routes import catalogue, health
 from mlservice.settings import Settings
+from mlservice.weak_secrets import refuse_weak_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
         service: the core facade; default ``models.ModelService(settings)``, built on first use.
     """
     settings = settings or Settings()
+    refuse_weak_secrets(settings)
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes, ERROR_404_HELP=False, RESTX_MASK_SWAGGER=False,
