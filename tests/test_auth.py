@@ -91,9 +91,14 @@ def strict_live(settings, service, github):
     server.stop()
 
 
-def start_login(browser: requests.Session, base: str, next_url: str | None = None) -> str:
-    """GET /login (-> GitHub) -> GitHub's redirect back; returns the callback URL (code + state)."""
-    query = f"?{urlencode({'next': next_url})}" if next_url else ""
+NONCE = "the-dashboard-session-nonce"
+
+
+def start_login(browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE) -> str:
+    """GET /login (-> GitHub) -> GitHub's redirect back; returns the callback URL (code + state).
+
+    With next_url (the dashboard), the sign-in is bound to the dashboard session holding nonce."""
+    query = f"?{urlencode({'next': next_url, 'binding': tokens.binding_of(nonce)})}" if next_url else ""
     to_github = browser.get(f"{base}/login{query}", allow_redirects=False)
     assert to_github.status_code == 302, to_github.text
     back = browser.get(to_github.headers["Location"], allow_redirects=False)
@@ -101,8 +106,10 @@ def start_login(browser: requests.Session, base: str, next_url: str | None = Non
     return back.headers["Location"]
 
 
-def sign_in(browser: requests.Session, base: str, next_url: str | None = None) -> requests.Response:
-    return browser.get(start_login(browser, base, next_url), allow_redirects=False)
+def sign_in(
+    browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE
+) -> requests.Response:
+    return browser.get(start_login(browser, base, next_url, nonce), allow_redirects=False)
 
 
 def test_browser_flow_login_callback_session_protected_call_logout(live):
@@ -164,11 +171,11 @@ def test_dashboard_hand_off(live):
     assert done.status_code == 302 and done.headers["Location"].startswith(DASHBOARD + "?handoff=")
     code = parse_qs(urlparse(done.headers["Location"]).query)["handoff"][0]
     dashboard = requests.Session()  # the dashboard's server side: no browser cookies
-    exchanged = dashboard.post(f"{live.url}/auth/handoff", json={"code": code}).json()
+    exchanged = dashboard.post(f"{live.url}/auth/handoff", json={"code": code, "nonce": NONCE}).json()
     assert exchanged["login"] == "octocat" and exchanged["token"].startswith("mls_")
     headers = {"Authorization": f"Bearer {exchanged['token']}"}
     assert dashboard.get(f"{live.url}/me", headers=headers).json()["login"] == "octocat"
-    again = dashboard.post(f"{live.url}/auth/handoff", json={"code": code})
+    again = dashboard.post(f"{live.url}/auth/handoff", json={"code": code, "nonce": NONCE})
     assert again.status_code == 400  # one-time
 
 
