@@ -106,9 +106,7 @@ def start_login(browser: requests.Session, base: str, next_url: str | None = Non
     return back.headers["Location"]
 
 
-def sign_in(
-    browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE
-) -> requests.Response:
+def sign_in(browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE) -> requests.Response:
     return browser.get(start_login(browser, base, next_url, nonce), allow_redirects=False)
 
 
