@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlservice.core.artifacts import load_model
+from mlservice.core.batching import check_output_size, predict_in_chunks
 from mlservice.core.catalogue import CLASSIFICATION
 from mlservice.core.datasets import parse_csv
 from mlservice.core.inputs import PredictRequest, check_version
@@ -61,8 +62,13 @@ class Predictor:
             raise InvalidInput(
                 f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
             )
+        with_probabilities = loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba")
+        classes = len(loaded.classes or []) if with_probabilities else 1
+        check_output_size(matrix.shape[0], classes, self.settings.max_predict_values)
         try:
-            predictions = loaded.estimator.predict(matrix)
+            predictions, probabilities = predict_in_chunks(
+                loaded.estimator, matrix, with_probabilities, self.settings.predict_time_limit_seconds
+            )
         except ValueError as exc:  # e.g. a category column holding a number the encoder cannot compare
             raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
         result: dict[str, Any] = {
@@ -70,8 +76,7 @@ class Predictor:
             "version": int(loaded.version),
             "predictions": predictions,
         }
-        if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
-            probabilities = loaded.estimator.predict_proba(matrix)
+        if with_probabilities:
             result["classes"] = loaded.classes
             result["probabilities"] = probabilities
         return result

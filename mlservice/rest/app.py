@@ -23,6 +23,7 @@ from mlservice.rest.auth_routes import auth
 from mlservice.rest.dataset_routes import datasets
 from mlservice.rest.errors import COMMON_RESPONSES, install_error_handlers
 from mlservice.rest.job_routes import jobs
+from mlservice.rest.json_body import BoundedJSONProvider
 from mlservice.rest.model_routes import metrics, models
 from mlservice.rest.permission_routes import permissions
 from mlservice.rest.schemas import ERROR
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
     settings = settings or Settings()
     refuse_weak_secrets(settings)
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes, ERROR_404_HELP=False, RESTX_MASK_SWAGGER=False,
         PROPAGATE_EXCEPTIONS=False,
