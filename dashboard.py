@@ -14,9 +14,11 @@ from typing import Any
 import altair as alt
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 
 from mlservice.dashboard.client import (
     CLASSIFICATION,
+    NONCE_COOKIE,
     ApiClient,
     ApiError,
     ApiUnavailable,
@@ -25,7 +27,9 @@ from mlservice.dashboard.client import (
     load_settings,
     make_client,
     mlflow_model_url,
+    new_nonce,
     resolve_token,
+    valid_nonce,
 )
 from mlservice.dashboard.forms import (
     DataError,
@@ -50,6 +54,7 @@ from mlservice.dashboard.tables import (
     short_time,
     versions_table,
 )
+from mlservice.dashboard.text import md, md_list
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +66,14 @@ PASTE_PLACEHOLDER = "sepal_length,sepal_width,petal_length,petal_width,species\n
 
 CREDENTIAL_NOTES = {
     "session": "Signed in for this browser session.",
-    "DASHBOARD_API_TOKEN": "Using the dashboard's token (DASHBOARD_API_TOKEN).",
-    "local token": "Using the local token of the embedded default.",
+    "local token": "Using the local token of the embedded default (this dashboard listens on this machine only).",
 }
+# Sets the sign-in nonce as a cookie of the dashboard's origin (the component's iframe shares it), so it
+# survives the browser's round trip to GitHub, which starts a new Streamlit session.
+SET_NONCE_COOKIE = (
+    "<script>const c = '%s=%s; path=/; max-age=3600; SameSite=Lax';"
+    "try { window.parent.document.cookie = c; } catch (e) { document.cookie = c; }</script>"
+)
 
 
 @dataclass
@@ -86,11 +96,11 @@ def show_api_error(exc: ApiError, action: str = "") -> None:
     """The API's message, readable; never a traceback."""
     prefix = f"{action}: " if action else ""
     if exc.status == 401:
-        st.warning(f"{prefix}sign in first (see the sidebar). {exc.message}", icon=":material/lock:")
+        st.warning(f"{md(prefix)}sign in first (see the sidebar). {md(exc.message)}", icon=":material/lock:")
     elif exc.status == 403:
-        st.warning(f"{prefix}not allowed. {exc.message}", icon=":material/lock:")
+        st.warning(f"{md(prefix)}not allowed. {md(exc.message)}", icon=":material/lock:")
     else:
-        st.error(f"{prefix}{exc.message}", icon=":material/error:")
+        st.error(f"{md(prefix)}{md(exc.message)}", icon=":material/error:")
 
 
 def api_call(action: str, function, *args, **kwargs) -> Any:
@@ -135,20 +145,37 @@ def number_text(value: Any) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def signin_nonce() -> str:
+    """This browser's sign-in nonce: its cookie (set before it left for GitHub), else a new one set as the cookie."""
+    nonce = st.context.cookies.get(NONCE_COOKIE)
+    if valid_nonce(nonce):
+        return nonce
+    nonce = st.session_state.get("signin_nonce")
+    if not valid_nonce(nonce):
+        nonce = st.session_state["signin_nonce"] = new_nonce()
+    components.html(SET_NONCE_COOKIE % (NONCE_COOKIE, nonce), height=0)
+    return nonce
+
+
 def accept_handoff(settings: DashboardSettings) -> None:
-    """Finish a GitHub sign-in: trade ``?handoff=<code>`` for a token, keep it in this session."""
+    """Finish a GitHub sign-in: trade ``?handoff=<code>`` and this browser's nonce for a token for this session."""
     code = st.query_params.get("handoff")
     if not code:
         return
+    del st.query_params["handoff"]
+    nonce = st.context.cookies.get(NONCE_COOKIE) or st.session_state.get("signin_nonce")
+    if not valid_nonce(nonce):
+        st.session_state["auth_error"] = "GitHub sign-in did not complete: it was not started in this browser."
+        return
     try:
-        answer = make_client(settings, None).exchange_handoff(code)
+        answer = make_client(settings, None).exchange_handoff(code, nonce)
         st.session_state["session_token"] = answer["token"]
+        st.session_state["session_token_id"] = answer.get("id")
         st.session_state["session_login"] = answer.get("login")
-        st.session_state["auth_notice"] = f"Signed in as {answer.get('login') or 'GitHub user'}."
+        st.session_state["auth_notice"] = f"Signed in as {md(answer.get('login') or 'GitHub user')}."
     except (ApiError, KeyError) as exc:
         message = exc.message if isinstance(exc, ApiError) else "the API's answer had no token"
-        st.session_state["auth_error"] = f"GitHub sign-in did not complete: {message}"
-    del st.query_params["handoff"]
+        st.session_state["auth_error"] = f"GitHub sign-in did not complete: {md(message)}"
 
 
 def use_pasted_token(settings: DashboardSettings) -> None:
@@ -161,16 +188,22 @@ def use_pasted_token(settings: DashboardSettings) -> None:
     try:
         user = make_client(settings, token).me()
     except ApiError as exc:
-        st.session_state["auth_error"] = f"The API did not accept this token: {exc.message}"
+        st.session_state["auth_error"] = f"The API did not accept this token: {md(exc.message)}"
         return
     st.session_state["session_token"] = token
     st.session_state["session_login"] = (user or {}).get("login")
     st.session_state["auth_notice"] = "Token saved for this browser session."
 
 
-def sign_out() -> None:
-    """Button callback: forget this session's token."""
-    for key in ("session_token", "session_login"):
+def sign_out(settings: DashboardSettings) -> None:
+    """Button callback: forget this session's token; a GitHub sign-in's token is revoked at the API too."""
+    token, token_id = st.session_state.get("session_token"), st.session_state.get("session_token_id")
+    if token and token_id:
+        try:
+            make_client(settings, token).revoke_token(token_id)
+        except ApiError:
+            pass  # already expired or revoked
+    for key in ("session_token", "session_token_id", "session_login"):
         st.session_state.pop(key, None)
     st.session_state["auth_notice"] = "Signed out."
 
@@ -183,37 +216,37 @@ def current_user(client: ApiClient, credentials_from: str | None) -> tuple[dict[
         return None, True
     except ApiError as exc:
         if client.token:
-            st.warning(f"The API rejected the token from {credentials_from}: {exc.message}", icon=":material/lock:")
+            st.warning(f"The API rejected the token ({credentials_from}): {md(exc.message)}", icon=":material/lock:")
         return None, True
     return user, user is not None
 
 
-def render_account(settings: DashboardSettings, client: ApiClient, credentials_from: str | None) -> None:
-    """The sidebar's account box: who is signed in, sign in with GitHub or a token, sign out."""
+def render_account(  # pylint: disable=too-many-arguments
+    settings: DashboardSettings, client: ApiClient, credentials_from: str | None, user: dict[str, Any] | None,
+    auth_enabled: bool,
+) -> None:  # fmt: skip
+    """The sidebar's account box: who is signed in and sign out, or the ways to sign in."""
     st.subheader("Account")
     for key, show in (("auth_notice", st.success), ("auth_error", st.error)):
         if st.session_state.get(key):
             show(st.session_state.pop(key))
-    user, auth_enabled = current_user(client, credentials_from)
     if user:
         name = user.get("name") if user.get("name") not in (None, "", user.get("login")) else None
-        st.markdown(f"Signed in as **{user.get('login')}**" + (f" ({name})" if name else ""))
+        st.markdown(f"Signed in as **{md(user.get('login'))}**" + (f" ({md(name)})" if name else ""))
         st.caption(CREDENTIAL_NOTES.get(credentials_from or "", ""))
-    elif not auth_enabled:
-        st.caption("Sign-in is not enabled on this API: every request is allowed.")
-        if credentials_from:
-            st.caption(f"A token ({credentials_from}) is sent with each request.")
-    elif not client.token:
-        st.info("Not signed in.", icon=":material/person:")
-    if credentials_from == "session":
-        st.button("Sign out", key="sign_out", on_click=sign_out)
-    if user and credentials_from == "session":
+        if credentials_from == "session":
+            st.button("Sign out", key="sign_out", on_click=sign_out, args=(settings,))
         return
-    if auth_enabled and cached_github_available(settings.api_url, client):
-        st.link_button("Sign in with GitHub", github_login_url(settings), icon=":material/login:", width="stretch")
-    elif auth_enabled:
+    if not auth_enabled:
+        st.caption("Sign-in is not enabled on this API: every request is allowed.")
+        return
+    st.info("Not signed in.", icon=":material/person:")
+    if cached_github_available(settings.api_url, client):
+        url = github_login_url(settings, signin_nonce())
+        st.link_button("Sign in with GitHub", url, icon=":material/login:", width="stretch")
+    else:
         st.caption("GitHub sign-in is not set up on this API; use an API token.")
-    with st.expander("Use an API token", expanded=not user and auth_enabled):
+    with st.expander("Use an API token", expanded=True):
         st.text_input("API token", type="password", key="token_input", placeholder="paste a token")
         st.button("Use token", key="token_submit", on_click=use_pasted_token, args=(settings,))
 
@@ -279,7 +312,7 @@ def dataset_input(prefix: str, ctx: Context) -> dict[str, Any] | None:
         target = st.text_input("Target column", key=f"{prefix}_dataset_target")
     if not target:
         return None
-    st.caption(f"Features: every other column ({', '.join(c for c in columns if c != target) or 'as stored'}).")
+    st.caption(f"Features: every other column ({md_list(c for c in columns if c != target) or 'as stored'}).")
     return {"dataset": f"{choice['name']}@{choice['version']}", "target": target}
 
 
@@ -302,7 +335,7 @@ def training_input(prefix: str, ctx: Context) -> dict[str, Any] | None:
     )
     st.dataframe(frame.head(6), hide_index=True, height=200)
     st.caption(
-        f"{len(frame)} rows × {len(frame.columns)} columns; features: {', '.join(c for c in frame if c != target)}"
+        f"{len(frame)} rows × {len(frame.columns)} columns; features: {md_list(c for c in frame if c != target)}"
     )
     try:
         return training_data(frame, target)
@@ -407,9 +440,9 @@ def delete_model(client: ApiClient, model_id: str) -> None:
     try:
         client.delete_model(model_id)
     except ApiError as exc:
-        st.session_state["models_error"] = f"Could not delete {model_id}: {exc.message}"
+        st.session_state["models_error"] = f"Could not delete {md(model_id)}: {md(exc.message)}"
         return
-    st.session_state["models_notice"] = f"Deleted model {model_id} and all its versions."
+    st.session_state["models_notice"] = f"Deleted model {md(model_id)} and all its versions."
     for key in ("predict_result", "train_result", "retrain_result"):
         if (st.session_state.get(key) or {}).get("model_id") == model_id:
             st.session_state.pop(key)
@@ -436,9 +469,9 @@ def render_models(ctx: Context) -> None:
     cols[2].metric("Versions", len(model.get("versions") or []))
     cols[3].metric("Features", model.get("n_features"))
     st.markdown(
-        f"**{ctx.classes.get(model.get('model_type'), {}).get('class_name', model.get('model_type'))}** "
-        f"({model.get('task')}) · owner **{model.get('owner') or '—'}** · created "
-        f"{short_time(model.get('created_at'))} · features: `{', '.join(model.get('feature_names') or [])}` · "
+        f"**{md(ctx.classes.get(model.get('model_type'), {}).get('class_name', model.get('model_type')))}** "
+        f"({md(model.get('task'))}) · owner **{md(model.get('owner_login') or model.get('owner') or '—')}** · "
+        f"created {short_time(model.get('created_at'))} · features: {md_list(model.get('feature_names') or [])} · "
         f"[open in MLflow]({mlflow_model_url(ctx.settings, model_id)})"
     )
     st.dataframe(
@@ -451,11 +484,11 @@ def render_models(ctx: Context) -> None:
         },
         key="versions_table",
     )
-    with st.expander(f"Delete {model_id}"):
+    with st.expander(f"Delete {md(model_id)}"):
         st.warning(
-            f"This deletes **{model_id}**, its {len(model.get('versions') or [])} version(s), runs and artifacts."
+            f"This deletes **{md(model_id)}**, its {len(model.get('versions') or [])} version(s), runs and artifacts."
         )
-        confirmed = st.checkbox(f"Yes, delete {model_id} for good", key="delete_confirm")
+        confirmed = st.checkbox(f"Yes, delete {md(model_id)} for good", key="delete_confirm")
         st.button(
             "Delete model",
             key="delete_button",
@@ -474,8 +507,12 @@ def class_label(classes: dict[str, dict[str, Any]], key: str) -> str:
 def run_training(ctx: Context, payload: dict[str, Any], data: dict[str, Any], retrain_of: str | None = None) -> Any:
     """Call train/retrain with a progress indicator; for classifiers also fetch the confusion matrix."""
     task = ctx.classes.get(payload.get("model_type", ""), {}).get("task")
-    what = f"Retraining {retrain_of}" if retrain_of else f"Training {class_label(ctx.classes, payload['model_type'])}"
-    rows = f" on {len(data['X'])} rows" if "X" in data else f" on {data.get('dataset')}"
+    what = (
+        f"Retraining {md(retrain_of)}"
+        if retrain_of
+        else f"Training {md(class_label(ctx.classes, payload['model_type']))}"
+    )
+    rows = f" on {len(data['X'])} rows" if "X" in data else f" on {md(data.get('dataset'))}"
     with st.status(f"{what}{rows}…", expanded=True) as status:
         st.write("The API fits the model, evaluates it and registers the new version in MLflow.")
         try:
@@ -490,7 +527,7 @@ def run_training(ctx: Context, payload: dict[str, Any], data: dict[str, Any], re
             scored = api_call("Confusion matrix", ctx.client.predict, result["model_id"], data["X"], result["version"])
             if scored:
                 confusion = confusion_counts(data["y"], scored["predictions"])
-        status.update(label=f"{result['model_id']} v{result['version']} is ready", state="complete", expanded=False)
+        status.update(label=f"{md(result['model_id'])} v{result['version']} is ready", state="complete", expanded=False)
     return {"model_id": result["model_id"], "result": result, "confusion": confusion}
 
 
@@ -498,7 +535,7 @@ def show_training_result(ctx: Context, outcome: dict[str, Any]) -> None:
     """Metrics of a freshly trained version and, for classifiers, its confusion matrix."""
     result = outcome["result"]
     st.success(
-        f"Model **{result['model_id']}** version **{result['version']}** is trained and registered. "
+        f"Model **{md(result['model_id'])}** version **{result['version']}** is trained and registered. "
         f"[Open in MLflow]({mlflow_model_url(ctx.settings, result['model_id'], result['version'])})",
         icon=":material/check_circle:",
     )
@@ -558,8 +595,8 @@ def render_retrain(ctx: Context) -> None:
     model = next(m for m in ctx.models if m["id"] == model_id)
     name, value = key_metric(model.get("task"), model.get("metrics"))
     st.caption(
-        f"{class_label(ctx.classes, model.get('model_type', ''))} · current version v{model.get('version')} "
-        f"({name} {number_text(value)}) · trained {short_time(model.get('updated_at'))}"
+        f"{md(class_label(ctx.classes, model.get('model_type', '')))} · current version v{model.get('version')} "
+        f"({md(name)} {md(number_text(value))}) · trained {short_time(model.get('updated_at'))}"
     )
     data = training_input("retrain", ctx)
     schema = ctx.classes.get(model.get("model_type", ""), {}).get("hyperparameters", [])
@@ -582,7 +619,7 @@ def render_retrain(ctx: Context) -> None:
     if outcome and outcome["model_id"] == model_id:
         result = outcome["result"]
         after = {"model_id": model_id, "version": result["version"], "metrics": result.get("metrics")}
-        st.success(f"{model_id}: version {result['version']} is now current (was {outcome['before']['version']}).")
+        st.success(f"{md(model_id)}: version {result['version']} is now current (was {outcome['before']['version']}).")
         st.dataframe(metrics_wide([outcome["before"], after]), hide_index=True)
         chart = metrics_chart([outcome["before"], after])
         if chart is not None:
@@ -608,16 +645,14 @@ def render_predict(ctx: Context) -> None:
         with st.form("predict_form"):
             grid = st.columns(min(len(features), 4) or 1)
             values = [
-                grid[i % len(grid)].number_input(name, value=0.0, format="%g", key=f"predict_{model_id}_{name}")
+                grid[i % len(grid)].number_input(md(name), value=0.0, format="%g", key=f"predict_{model_id}_{name}")
                 for i, name in enumerate(features)
             ]
             if st.form_submit_button("Predict", type="primary", key="predict_submit"):
                 rows = [values]
     else:
         frame = table_input("predict", "Rows to predict")
-        st.caption(
-            f"Columns named {', '.join(features)} (any order), or exactly {len(features)} columns in this order."
-        )
+        st.caption(f"Columns named {md_list(features)} (any order), or exactly {len(features)} columns in this order.")
         if frame is not None and st.button("Predict", type="primary", key="predict_batch_submit"):
             try:
                 rows = prediction_rows(frame, features)
@@ -641,9 +676,9 @@ def show_predictions(outcome: dict[str, Any] | None, model_id: str) -> None:
     result, table = outcome["result"], outcome["table"]
     first = result["predictions"][0] if result["predictions"] else None
     st.success(
-        f"{model_id} v{result['version']} predicts **{first}**"
+        f"{md(model_id)} v{result['version']} predicts **{md(first)}**"
         if len(table) == 1
-        else f"{model_id} v{result['version']}: {len(table)} predictions",
+        else f"{md(model_id)} v{result['version']}: {len(table)} predictions",
         icon=":material/insights:",
     )
     probability_columns = {
@@ -717,7 +752,7 @@ def api_is_up(client: ApiClient, settings: DashboardSettings) -> bool:
         health = client.health()
     except ApiError as exc:
         st.error(
-            f"**The mlservice API is not reachable.** {exc.message}  \nStart it (`make run`) or check "
+            f"**The mlservice API is not reachable.** {md(exc.message)}  \nStart it (`make run`) or check "
             f"`API_URL` (now `{settings.api_url}`), then retry.",
             icon=":material/cloud_off:",
         )
@@ -740,25 +775,36 @@ def focus_model(model_id: str | None) -> None:
 
 
 def main() -> None:
-    """Build the page for this run of the script."""
+    """Build the page for this run of the script: only sign-in until the visitor has signed in."""
     st.set_page_config(page_title="mlservice", page_icon=":material/model_training:", layout="wide")
     settings = load_settings()
     accept_handoff(settings)
     focus_model(st.session_state.pop("focus_model", None))
-    token, credentials_from = resolve_token(st.session_state.get("session_token"), settings)
+    bind_address = st.get_option("server.address")
+    token, credentials_from = resolve_token(st.session_state.get("session_token"), settings, bind_address)
     client = make_client(settings, token)
+    user, auth_enabled = current_user(client, credentials_from)
     with st.sidebar:
         st.title(":material/model_training: mlservice")
-        render_account(settings, client, credentials_from)
+        render_account(settings, client, credentials_from, user, auth_enabled)
         render_links(settings)
     st.html(PAGE_STYLE)
     st.header("Models dashboard", anchor=False)
+    if not api_is_up(client, settings):
+        return
+    if auth_enabled and not user:
+        st.info("Sign in to use the dashboard: with GitHub, or paste an API token (in the sidebar).",
+                icon=":material/lock:")  # fmt: skip
+        return
     st.caption(
         "Train scikit-learn models on your own table, inspect and compare their versions, get predictions. "
         "New here? Start in **Train** with a CSV, then try the model in **Predict**."
     )
-    if not api_is_up(client, settings):
-        return
+    render_tabs(settings, client)
+
+
+def render_tabs(settings: DashboardSettings, client: ApiClient) -> None:
+    """The five tabs of a signed-in visitor."""
     models = api_call("Loading models", client.list_models)
     classes = api_call("Loading model classes", cached_model_classes, settings.api_url, client) or {}
     ctx = Context(settings, client, models or [], classes, cached_api_paths(settings.api_url, client))
