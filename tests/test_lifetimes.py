@@ -272,6 +272,8 @@ def test_allow_list_answers_are_cached_per_principal_for_the_cache_time():
     from mlservice.settings import Settings  # pylint: disable=import-outside-toplevel
 
     class Membership:
+        """Stands in for GitHub's membership answer, counting the questions."""
+
         member, asked = True, 0
 
         def still_member(self, _principal):

@@ -91,7 +91,9 @@ def test_a_hopeless_knn_request_stops_after_its_first_chunk(knn):
 def test_a_request_past_the_limit_stops_between_chunks(knn):
     estimator, rows = knn
 
-    class Slower(SlowModel):  # fast at first, then every chunk slower: the elapsed time stops it
+    class Slower(SlowModel):
+        """Fast at first, then every chunk slower: the elapsed time stops it, not the first chunk's estimate."""
+
         def predict(self, rows):
             self.seconds_per_row *= 4
             return super().predict(rows)
