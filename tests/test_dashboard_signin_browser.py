@@ -75,9 +75,15 @@ def test_github_sign_in_through_the_dashboard_survives_the_round_trip(stack, bro
     wait_idle(page)
     cookies = {c["name"]: c["value"] for c in context.cookies(dashboard)}
     assert NONCE_COOKIE in cookies  # set in the dashboard's origin before leaving for GitHub
-    link.click()  # -> API /login -> GitHub -> API /authorize -> dashboard ?handoff=
-    page.get_by_text("Signed in as octocat").wait_for()
+    with context.expect_page() as opened:  # Streamlit's link button opens a new tab: a new Streamlit session
+        link.click()  # -> API /login -> GitHub -> API /authorize -> dashboard ?handoff=
+    page = opened.value
+    page.get_by_text("Signed in for this browser session.").wait_for()
+    assert page.get_by_text(re.compile(r"Signed in as\s+octocat")).count()
     page.get_by_role("tab").nth(4).wait_for()
+    wait_idle(page)
+    (ROOT / "screenshots").mkdir(exist_ok=True)
+    page.screenshot(path=str(ROOT / "screenshots" / "dashboard-github-sign-in.png"))
     assert "handoff" not in page.url
 
 
