@@ -22,8 +22,10 @@ from typing import Any
 import altair as alt
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 
 from mlservice.dashboard.client import (
+    NONCE_COOKIE,
     ApiClient,
     ApiError,
     ApiUnavailable,
@@ -32,7 +34,9 @@ from mlservice.dashboard.client import (
     load_settings,
     make_client,
     mlflow_model_url,
+    new_nonce,
     resolve_token,
+    valid_nonce,
 )
 from mlservice.dashboard.data import (
     DataError,
@@ -73,6 +77,7 @@ from mlservice.dashboard.tables import (
     version_details,
     versions_table,
 )
+from mlservice.dashboard.text import md, md_list
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +91,14 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 CREDENTIAL_NOTES = {
     "session": "Signed in for this browser session.",
-    "DASHBOARD_API_TOKEN": "Using the dashboard's token (DASHBOARD_API_TOKEN).",
-    "local token": "Using the local token of the embedded default.",
+    "local token": "Using the local token of the embedded default (this dashboard listens on this machine only).",
 }
+# Sets the sign-in nonce as a cookie of the dashboard's origin (the component's iframe shares it), so it
+# survives the browser's round trip to GitHub, which starts a new Streamlit session.
+SET_NONCE_COOKIE = (
+    "<script>const c = '%s=%s; path=/; max-age=3600; SameSite=Lax';"
+    "try { window.parent.document.cookie = c; } catch (e) { document.cookie = c; }</script>"
+)
 
 
 @dataclass
@@ -110,11 +120,11 @@ def show_api_error(exc: ApiError, action: str = "") -> None:
     """The API's message, readable; never a traceback."""
     prefix = f"{action}: " if action else ""
     if exc.status == 401:
-        st.warning(f"{prefix}sign in first (see the sidebar). {exc.message}", icon=":material/lock:")
+        st.warning(f"{md(prefix)}sign in first (see the sidebar). {md(exc.message)}", icon=":material/lock:")
     elif exc.status == 403:
-        st.warning(f"{prefix}not allowed. {exc.message}", icon=":material/lock:")
+        st.warning(f"{md(prefix)}not allowed. {md(exc.message)}", icon=":material/lock:")
     else:
-        st.error(f"{prefix}{exc.message}", icon=":material/error:")
+        st.error(f"{md(prefix)}{md(exc.message)}", icon=":material/error:")
 
 
 def api_call(action: str, function, *args, **kwargs) -> Any:
@@ -173,20 +183,37 @@ def keep_if_same_inputs(state_key: str, inputs_key: str) -> dict[str, Any] | Non
 # --------------------------------------------------------------------------------------------------
 
 
+def signin_nonce() -> str:
+    """This browser's sign-in nonce: its cookie (set before it left for GitHub), else a new one set as the cookie."""
+    nonce = st.context.cookies.get(NONCE_COOKIE)
+    if valid_nonce(nonce):
+        return nonce
+    nonce = st.session_state.get("signin_nonce")
+    if not valid_nonce(nonce):
+        nonce = st.session_state["signin_nonce"] = new_nonce()
+    components.html(SET_NONCE_COOKIE % (NONCE_COOKIE, nonce), height=0)
+    return nonce
+
+
 def accept_handoff(settings: DashboardSettings) -> None:
-    """Finish a GitHub sign-in: trade ``?handoff=<code>`` for a token, keep it in this session."""
+    """Finish a GitHub sign-in: trade ``?handoff=<code>`` and this browser's nonce for a token for this session."""
     code = st.query_params.get("handoff")
     if not code:
         return
+    del st.query_params["handoff"]
+    nonce = st.context.cookies.get(NONCE_COOKIE) or st.session_state.get("signin_nonce")
+    if not valid_nonce(nonce):
+        st.session_state["auth_error"] = "GitHub sign-in did not complete: it was not started in this browser."
+        return
     try:
-        answer = make_client(settings, None).exchange_handoff(code)
+        answer = make_client(settings, None).exchange_handoff(code, nonce)
         st.session_state["session_token"] = answer["token"]
+        st.session_state["session_token_id"] = answer.get("id")
         st.session_state["session_login"] = answer.get("login")
-        st.session_state["auth_notice"] = f"Signed in as {answer.get('login') or 'GitHub user'}."
+        st.session_state["auth_notice"] = f"Signed in as {md(answer.get('login') or 'GitHub user')}."
     except (ApiError, KeyError) as exc:
         message = exc.message if isinstance(exc, ApiError) else "the API's answer had no token"
-        st.session_state["auth_error"] = f"GitHub sign-in did not complete: {message}"
-    del st.query_params["handoff"]
+        st.session_state["auth_error"] = f"GitHub sign-in did not complete: {md(message)}"
 
 
 def use_pasted_token(settings: DashboardSettings) -> None:
@@ -199,16 +226,22 @@ def use_pasted_token(settings: DashboardSettings) -> None:
     try:
         user = make_client(settings, token).me()
     except ApiError as exc:
-        st.session_state["auth_error"] = f"The API did not accept this token: {exc.message}"
+        st.session_state["auth_error"] = f"The API did not accept this token: {md(exc.message)}"
         return
     st.session_state["session_token"] = token
     st.session_state["session_login"] = (user or {}).get("login")
     st.session_state["auth_notice"] = "Token saved for this browser session."
 
 
-def sign_out() -> None:
-    """Button callback: forget this session's token."""
-    for key in ("session_token", "session_login"):
+def sign_out(settings: DashboardSettings) -> None:
+    """Button callback: forget this session's token; a GitHub sign-in's token is revoked at the API too."""
+    token, token_id = st.session_state.get("session_token"), st.session_state.get("session_token_id")
+    if token and token_id:
+        try:
+            make_client(settings, token).revoke_token(token_id)
+        except ApiError:
+            pass  # already expired or revoked
+    for key in ("session_token", "session_token_id", "session_login"):
         st.session_state.pop(key, None)
     st.session_state["auth_notice"] = "Signed out."
 
@@ -221,37 +254,37 @@ def current_user(client: ApiClient, credentials_from: str | None) -> tuple[dict[
         return None, True
     except ApiError as exc:
         if client.token:
-            st.warning(f"The API rejected the token from {credentials_from}: {exc.message}", icon=":material/lock:")
+            st.warning(f"The API rejected the token ({credentials_from}): {md(exc.message)}", icon=":material/lock:")
         return None, True
     return user, user is not None
 
 
-def render_account(settings: DashboardSettings, client: ApiClient, credentials_from: str | None) -> None:
-    """The sidebar's account box: who is signed in, sign in with GitHub or a token, sign out."""
+def render_account(  # pylint: disable=too-many-arguments
+    settings: DashboardSettings, client: ApiClient, credentials_from: str | None, user: dict[str, Any] | None,
+    auth_enabled: bool,
+) -> None:  # fmt: skip
+    """The sidebar's account box: who is signed in and sign out, or the ways to sign in."""
     st.subheader("Account")
     for key, show in (("auth_notice", st.success), ("auth_error", st.error)):
         if st.session_state.get(key):
             show(st.session_state.pop(key))
-    user, auth_enabled = current_user(client, credentials_from)
     if user:
         name = user.get("name") if user.get("name") not in (None, "", user.get("login")) else None
-        st.markdown(f"Signed in as **{user.get('login')}**" + (f" ({name})" if name else ""))
+        st.markdown(f"Signed in as **{md(user.get('login'))}**" + (f" ({md(name)})" if name else ""))
         st.caption(CREDENTIAL_NOTES.get(credentials_from or "", ""))
-    elif not auth_enabled:
-        st.caption("Sign-in is not enabled on this API: every request is allowed.")
-        if credentials_from:
-            st.caption(f"A token ({credentials_from}) is sent with each request.")
-    elif not client.token:
-        st.info("Not signed in.", icon=":material/person:")
-    if credentials_from == "session":
-        st.button("Sign out", key="sign_out", on_click=sign_out)
-    if user and credentials_from == "session":
+        if credentials_from == "session":
+            st.button("Sign out", key="sign_out", on_click=sign_out, args=(settings,))
         return
-    if auth_enabled and cached_github_available(settings.api_url, client):
-        st.link_button("Sign in with GitHub", github_login_url(settings), icon=":material/login:", width="stretch")
-    elif auth_enabled:
+    if not auth_enabled:
+        st.caption("Sign-in is not enabled on this API: every request is allowed.")
+        return
+    st.info("Not signed in.", icon=":material/person:")
+    if cached_github_available(settings.api_url, client):
+        url = github_login_url(settings, signin_nonce())
+        st.link_button("Sign in with GitHub", url, icon=":material/login:", width="stretch")
+    else:
         st.caption("GitHub sign-in is not set up on this API; use an API token.")
-    with st.expander("Use an API token", expanded=not user and auth_enabled):
+    with st.expander("Use an API token", expanded=True):
         st.text_input("API token", type="password", key="token_input", placeholder="paste a token")
         st.button("Use token", key="token_submit", on_click=use_pasted_token, args=(settings,))
 
@@ -285,7 +318,7 @@ def table_input(prefix: str, source: str, as_text: bool = False) -> tuple[pd.Dat
             return None
         content, filename = uploaded.getvalue(), uploaded.name
         if not content.strip():
-            st.error(f"{filename} is empty: choose a CSV with a header row and at least one data row.",
+            st.error(f"{md(filename)} is empty: choose a CSV with a header row and at least one data row.",
                      icon=":material/error:")  # fmt: skip
             return None
     else:
@@ -323,8 +356,8 @@ def table_training_input(prefix: str, source: str, task: str | None) -> dict[str
     st.dataframe(frame.head(6), hide_index=True, height=200)
     features = [c for c in columns if c != target]
     text = [c for c in features if c not in numeric_columns(frame)]
-    st.caption(f"{len(frame)} rows × {len(columns)} columns; features: {', '.join(features)}"
-               + (f" (text, one-hot encoded: {', '.join(text)})" if text else ""))  # fmt: skip
+    st.caption(f"{len(frame)} rows × {len(columns)} columns; features: {md_list(features)}"
+               + (f" (text, one-hot encoded: {md_list(text)})" if text else ""))  # fmt: skip
     name = st.text_input("Stored as dataset", value=dataset_name_for(filename), key=f"{prefix}_dataset_name",
                          help="The table is uploaded as a version of this dataset, so the model records "
                          "exactly which data it was trained on (see the Datasets tab).")  # fmt: skip
@@ -357,7 +390,7 @@ def dataset_training_input(prefix: str, ctx: Context, task: str | None, preset: 
     if details.get("preview"):
         st.dataframe(pd.DataFrame(details["preview"]).head(6), hide_index=True, height=200)
     st.caption(f"{details.get('rows', '?')} rows; features: every other column "
-               f"({', '.join(c for c in columns if c != target)}).")  # fmt: skip
+               f"({md_list(c for c in columns if c != target)}).")  # fmt: skip
     return {"kind": "dataset", "dataset": ref, "target": target, "digest": ref}
 
 
@@ -493,7 +526,7 @@ def show_training_result(ctx: Context, result: dict[str, Any]) -> None:
     """Metrics of a freshly trained version and, for classifiers, its confusion matrix: both on the same rows."""
     aliases = ", ".join(result.get("aliases") or []) or "no alias"
     st.success(
-        f"Model **{result['model_id']}** version **{result['version']}** is trained and registered ({aliases}). "
+        f"Model **{md(result['model_id'])}** version **{result['version']}** is trained and registered ({aliases}). "
         f"[Open in MLflow]({mlflow_model_url(ctx.settings, result['model_id'], result['version'])})",
         icon=":material/check_circle:",
     )
@@ -525,32 +558,33 @@ def wait_for_job(client: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
 def start_training(ctx: Context, payload: dict[str, Any], data: dict[str, Any], retrain_of: str | None) -> dict:
     """Store a table as a dataset version (lineage), then queue the training; returns the job."""
     if data["kind"] == "table":
-        st.write(f"Storing the table as dataset **{data['dataset_name']}** ({data['rows']} rows)…")
+        st.write(f"Storing the table as dataset **{md(data['dataset_name'])}** ({data['rows']} rows)…")
         stored = ctx.client.upload_dataset(data["dataset_name"], table_csv(data["content"]), data["filename"])
         payload["dataset"] = f"{stored['name']}@{stored['version']}"
     else:
         payload["dataset"] = data["dataset"]
     payload.update(target=data["target"], **{"async": True})
-    st.write(f"Training on `{payload['dataset']}`; the new version is registered in MLflow when it is done.")
+    st.write(f"Training on **{md(payload['dataset'])}**; the new version is registered in MLflow when it is done.")
     return ctx.client.retrain(retrain_of, payload) if retrain_of else ctx.client.train(payload)
 
 
 def run_training(ctx: Context, area, payload: dict[str, Any], data: dict[str, Any], retrain_of: str | None = None):
     """Train (or retrain) with the progress box at the top of the result area; the result, or None (shown)."""
-    what = f"Retraining {retrain_of}" if retrain_of else f"Training {class_label(ctx.classes, payload['model_type'])}"
+    label = retrain_of if retrain_of else class_label(ctx.classes, payload["model_type"])
+    what = f"{'Retraining' if retrain_of else 'Training'} {md(label)}"
     with area, st.status(f"{what}…", expanded=True) as status:
         try:
             job = wait_for_job(ctx.client, start_training(ctx, payload, data, retrain_of))
         except (ApiError, DataError) as exc:
             status.update(label=f"{what} failed", state="error", expanded=True)
-            st.error(exc.message if isinstance(exc, ApiError) else str(exc), icon=":material/error:")
+            st.error(md(exc.message if isinstance(exc, ApiError) else str(exc)), icon=":material/error:")
             return None
         if job["status"] != "succeeded":
             status.update(label=f"{what}: {job['status']}", state="error", expanded=True)
-            st.error(job.get("error") or f"The training job is {job['status']} ({job['phase']}).")
+            st.error(md(job.get("error") or f"The training job is {job['status']} ({job['phase']})."))
             return None
         result = job["result"]
-        status.update(label=f"{result['model_id']} v{result['version']} is ready", state="complete", expanded=False)
+        status.update(label=f"{md(result['model_id'])} v{result['version']} is ready", state="complete", expanded=False)
     return result
 
 
@@ -565,9 +599,9 @@ def delete_model(client: ApiClient, model_id: str) -> None:
     try:
         client.delete_model(model_id)
     except ApiError as exc:
-        st.session_state["models_error"] = f"Could not delete {model_id}: {exc.message}"
+        st.session_state["models_error"] = f"Could not delete {md(model_id)}: {md(exc.message)}"
         return
-    st.session_state["models_notice"] = f"Deleted model {model_id} and all its versions."
+    st.session_state["models_notice"] = f"Deleted model {md(model_id)} and all its versions."
     for key in ("predict_result", "train_result", "retrain_result"):
         if (st.session_state.get(key) or {}).get("model_id") == model_id:
             st.session_state.pop(key)
@@ -580,10 +614,10 @@ def move_current(client: ApiClient, model_id: str, version: int, what: str) -> N
     try:
         moved = client.set_alias(model_id, "current", version)
     except ApiError as exc:
-        st.session_state["models_error"] = f"Could not {what.lower()}: {exc.message}"
+        st.session_state["models_error"] = f"Could not {what.lower()}: {md(exc.message)}"
         return
     st.session_state["models_notice"] = (
-        f"{what}: {model_id} now serves v{moved['version']} (was v{moved.get('previous_version')})."
+        f"{what}: {md(model_id)} now serves v{moved['version']} (was v{moved.get('previous_version')})."
     )
 
 
@@ -591,7 +625,8 @@ def render_serving(ctx: Context, model: dict[str, Any]) -> None:
     """Which version serves, and the two ways to change it: promote any version, roll back to the previous."""
     model_id, current = model["id"], model.get("version")
     aliases = model.get("aliases") or {"current": current}
-    st.markdown("**Serving** · " + " · ".join(f"`{name}` → v{version}" for name, version in sorted(aliases.items())))
+    serving = " · ".join(f"**{md(name)}** → v{version}" for name, version in sorted(aliases.items()))
+    st.markdown(f"**Serving** · {serving}")
     others = [v["version"] for v in model.get("versions") or [] if v["version"] != current]
     promote, rollback = st.columns(2)
     with promote, st.container(border=True):
@@ -628,9 +663,9 @@ def render_model_detail(ctx: Context, model: dict[str, Any]) -> None:
     cols[2].metric("Versions", len(model.get("versions") or []))
     cols[3].metric("Features", model.get("n_features"))
     st.markdown(
-        f"**{ctx.classes.get(model.get('model_type'), {}).get('class_name', model.get('model_type'))}** "
-        f"({model.get('task')}) · owner **{model.get('owner_name') or model.get('owner') or '—'}** · created "
-        f"{short_time(model.get('created_at'))} · features: `{', '.join(model.get('feature_names') or [])}` · "
+        f"**{md(ctx.classes.get(model.get('model_type'), {}).get('class_name', model.get('model_type')))}** "
+        f"({md(model.get('task'))}) · owner **{md(model.get('owner_name') or model.get('owner') or '—')}** · created "
+        f"{short_time(model.get('created_at'))} · features: {md_list(model.get('feature_names') or [])} · "
         f"[open in MLflow]({mlflow_model_url(ctx.settings, model_id)})"
     )
     st.dataframe(
@@ -657,11 +692,11 @@ def render_models(ctx: Context) -> None:
     if not model:
         return
     render_model_detail(ctx, model)
-    with st.expander(f"Delete {model_id}", key=f"delete_expander_{model_id}"):
+    with st.expander(f"Delete {md(model_id)}", key=f"delete_expander_{model_id}"):
         st.warning(
-            f"This deletes **{model_id}**, its {len(model.get('versions') or [])} version(s), runs and artifacts."
+            f"This deletes **{md(model_id)}**, its {len(model.get('versions') or [])} version(s), runs and artifacts."
         )
-        confirmed = st.checkbox(f"Yes, delete {model_id} for good", key="delete_confirm")
+        confirmed = st.checkbox(f"Yes, delete {md(model_id)} for good", key="delete_confirm")
         st.button("Delete model", key="delete_button", type="primary", disabled=not confirmed,
                   on_click=delete_model, args=(ctx.client, model_id))  # fmt: skip
 
@@ -720,9 +755,9 @@ def retrain_outcome(model: dict[str, Any], outcome: dict[str, Any]) -> None:
     """A retrain's new version beside the version that was current before it."""
     result, before = outcome["result"], outcome["before"]
     if "current" in (result.get("aliases") or []):
-        st.success(f"{model['id']}: version {result['version']} is now current (was {before['version']}).")
+        st.success(f"{md(model['id'])}: version {result['version']} is now current (was {before['version']}).")
     else:
-        st.success(f"{model['id']}: version {result['version']} is registered as the challenger; current stays "
+        st.success(f"{md(model['id'])}: version {result['version']} is registered as the challenger; current stays "
                    f"on v{before['version']}. Compare them below, then promote it in **Models**.")  # fmt: skip
     st.caption(f"The new version's metrics are on {evaluated_on(result)}.")
     after = {"model_id": model["id"], "version": result["version"], "metrics": result.get("metrics"),
@@ -734,8 +769,8 @@ def retrain_header(ctx: Context, model: dict[str, Any]) -> dict[str, Any] | None
     """What is being retrained; returns the current version's dataset (name, target) to preselect."""
     current = next((v for v in model.get("versions") or [] if v["version"] == model.get("version")), {})
     name, value = key_metric(model.get("task"), model.get("metrics"))
-    st.caption(f"{class_label(ctx.classes, model.get('model_type', ''))} · current version v{model.get('version')} "
-               f"({name} {number_text(value)}) · trained {short_time(model.get('updated_at'))}")  # fmt: skip
+    st.caption(f"{md(class_label(ctx.classes, model.get('model_type', '')))} · current version v{model.get('version')} "
+               f"({md(name)} {md(number_text(value))}) · trained {short_time(model.get('updated_at'))}")  # fmt: skip
     return current.get("dataset")
 
 
@@ -801,7 +836,7 @@ def one_row_input(model: dict[str, Any], features: list[str]) -> list[dict[str, 
 def batch_input(features: list[str]) -> tuple[list[dict[str, Any]] | None, str]:
     """Rows from an uploaded or pasted table, matched to the features by name or position; (records, digest)."""
     source = st.radio("Rows to predict", [SOURCE_UPLOAD, SOURCE_PASTE], horizontal=True, key="predict_source")
-    st.caption(f"Columns named {', '.join(features)} (any order), or exactly {len(features)} columns in this order.")
+    st.caption(f"Columns named {md_list(features)} (any order), or exactly {len(features)} columns in this order.")
     brought = table_input("predict", source, as_text=True)
     if brought is None:
         return None, ""
@@ -870,9 +905,9 @@ def show_predictions(outcome: dict[str, Any] | None, model_id: str) -> None:
     result, table = outcome["result"], outcome["table"]
     first = result["predictions"][0] if result["predictions"] else None
     st.success(
-        f"{model_id} v{result['version']} predicts **{first}**"
+        f"{md(model_id)} v{result['version']} predicts **{md(first)}**"
         if len(table) == 1
-        else f"{model_id} v{result['version']}: {len(table)} predictions",
+        else f"{md(model_id)} v{result['version']}: {len(table)} predictions",
         icon=":material/insights:",
     )
     probability_columns = {
@@ -932,13 +967,13 @@ def upload_dataset(client: ApiClient) -> None:
     try:
         record = client.upload_dataset(name, table_csv(uploaded.getvalue()), uploaded.name)
     except DataError as exc:
-        st.session_state["datasets_error"] = f"{uploaded.name}: {exc}"
+        st.session_state["datasets_error"] = f"{md(uploaded.name)}: {md(exc)}"
         return
     except ApiError as exc:
-        st.session_state["datasets_error"] = f"Could not store {uploaded.name}: {exc.message}"
+        st.session_state["datasets_error"] = f"Could not store {md(uploaded.name)}: {md(exc.message)}"
         return
     fresh = "stored as a new version" if record.get("created") else "identical to a version already stored"
-    st.session_state["datasets_notice"] = f"{name}@{record['version'][:8]}: {record.get('rows')} rows, {fresh}."
+    st.session_state["datasets_notice"] = f"{md(name)}@{record['version'][:8]}: {record.get('rows')} rows, {fresh}."
     st.session_state["datasets_pick"] = record["name"]
 
 
@@ -948,9 +983,9 @@ def delete_dataset(client: ApiClient, name: str, version: str) -> None:
     try:
         client.delete_dataset(name, version)
     except ApiError as exc:
-        st.session_state["datasets_error"] = f"Could not delete {name}@{version[:8]}: {exc.message}"
+        st.session_state["datasets_error"] = f"Could not delete {md(name)}@{version[:8]}: {md(exc.message)}"
         return
-    st.session_state["datasets_notice"] = f"Deleted {name}@{version[:8]}."
+    st.session_state["datasets_notice"] = f"Deleted {md(name)}@{version[:8]}."
 
 
 def render_dataset_version(ctx: Context, name: str, version: str) -> None:
@@ -966,7 +1001,7 @@ def render_dataset_version(ctx: Context, name: str, version: str) -> None:
     right.dataframe(pd.DataFrame(details.get("preview") or []), hide_index=True, key="dataset_preview")
     used_by = details.get("used_by") or []
     if used_by:
-        st.info(f"Models trained on this version: {', '.join(used_by)}. It cannot be deleted while they exist.")
+        st.info(f"Models trained on this version: {md_list(used_by)}. It cannot be deleted while they exist.")
     elif details.get("source", "upload") != "dvc":
         with st.expander(f"Delete {name}@{version[:8]}", key=f"dataset_delete_{name}_{version}"):
             confirmed = st.checkbox(f"Yes, delete {name}@{version[:8]} for good", key="dataset_delete_confirm")
@@ -994,7 +1029,7 @@ def render_datasets(ctx: Context) -> None:
     name = st.selectbox("Dataset", names, key="datasets_name")
     chosen = next(d for d in datasets if d["name"] == name)
     if chosen.get("source") == "dvc":
-        st.caption(f"{name} is tracked by DVC in the repository ({chosen.get('dvc_file') or chosen.get('path')}); "
+        st.caption(f"{md(name)} is tracked by DVC in the repository ({chosen.get('dvc_file') or chosen.get('path')}); "
                    f"train on it with the dataset reference `{name}`.")  # fmt: skip
         return
     versions = [str(v.get("version") or v.get("md5")) for v in chosen.get("versions") or [chosen]]
@@ -1043,7 +1078,7 @@ def api_is_up(client: ApiClient, settings: DashboardSettings) -> bool:
         health = client.health()
     except ApiError as exc:
         st.error(
-            f"**The mlservice API is not reachable.** {exc.message}  \nStart it (`make run`) or check "
+            f"**The mlservice API is not reachable.** {md(exc.message)}  \nStart it (`make run`) or check "
             f"`API_URL` (now `{settings.api_url}`), then retry.",
             icon=":material/cloud_off:",
         )
@@ -1077,25 +1112,36 @@ TABS = {
 
 
 def main() -> None:
-    """Build the page for this run of the script."""
+    """Build the page for this run of the script: only sign-in until the visitor has signed in."""
     st.set_page_config(page_title="mlservice", page_icon=":material/model_training:", layout="wide")
     settings = load_settings()
     accept_handoff(settings)
     focus_model(st.session_state.pop("focus_model", None))
-    token, credentials_from = resolve_token(st.session_state.get("session_token"), settings)
+    bind_address = st.get_option("server.address")
+    token, credentials_from = resolve_token(st.session_state.get("session_token"), settings, bind_address)
     client = make_client(settings, token)
+    user, auth_enabled = current_user(client, credentials_from)
     with st.sidebar:
         st.title(":material/model_training: mlservice")
-        render_account(settings, client, credentials_from)
+        render_account(settings, client, credentials_from, user, auth_enabled)
         render_links(settings)
     st.html(PAGE_STYLE)
     st.header("Models dashboard", anchor=False)
+    if not api_is_up(client, settings):
+        return
+    if auth_enabled and not user:
+        st.info("Sign in to use the dashboard: with GitHub, or paste an API token (in the sidebar).",
+                icon=":material/lock:")  # fmt: skip
+        return
     st.caption(
         "Train scikit-learn models on your own table (text columns too), compare their versions, choose which "
         "one serves, get predictions. New here? Start in **Train** with a CSV, then try the model in **Predict**."
     )
-    if not api_is_up(client, settings):
-        return
+    render_tabs(settings, client)
+
+
+def render_tabs(settings: DashboardSettings, client: ApiClient) -> None:
+    """The tabs of a signed-in visitor."""
     models = api_call("Loading models", client.list_models)
     classes = api_call("Loading model classes", cached_model_classes, settings.api_url, client) or {}
     ctx = Context(settings, client, models or [], classes)

@@ -15,12 +15,14 @@ import threading
 from mlservice.grpc.server import build_server
 from mlservice.process import start_process
 from mlservice.settings import Settings
+from mlservice.weak_secrets import refuse_weak_secrets
 
 logger = logging.getLogger("grpc_server")
 
 
 def serve(settings: Settings) -> None:
     """Run the gRPC server until SIGTERM/SIGINT, then stop gracefully."""
+    refuse_weak_secrets(settings)
     start_process(settings)
     from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +15,19 @@ def create_engine(url: str) -> sa.Engine:
     if url in ("sqlite://", "sqlite:///:memory:"):
         return sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     if url.startswith("sqlite:///"):  # the embedded default: the state folder may not exist yet
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(url.removeprefix("sqlite:///")))
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def private_file(path: Path) -> None:
+    """Create path (and its folder) readable by this user only (0600): it holds token hashes and sessions.
+
+    A file an older release created world-readable is tightened too.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:

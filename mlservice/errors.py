@@ -62,6 +62,14 @@ class TrainingLimitExceeded(ServiceError):
     """A fit was stopped: it ran past the training time limit, or its process died (out of memory)."""
 
 
+class PredictionLimitExceeded(ServiceError):
+    """A prediction was stopped: it ran past (or was certain to run past) the prediction time limit."""
+
+
+class TooManyJobs(ServiceError):
+    """The caller already has as many queued and running training jobs as one caller may."""
+
+
 class Unavailable(ServiceError):
     """A dependency (MLflow tracking server / registry, artifact store) cannot be reached."""
 

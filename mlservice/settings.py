@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     )
     max_rows: int = Field(default=1_000_000, ge=1, description="Most rows accepted in one train/predict call.")
     max_features: int = Field(default=10_000, ge=1, description="Most features (columns) accepted.")
+    max_predict_values: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most values one prediction may answer: rows x classes (probabilities), rows for regressors.",
+    )
+    predict_time_limit_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest one prediction request may compute; rows are predicted in chunks and the request "
+        "stops (422 / RESOURCE_EXHAUSTED) once it is past, or certain to be past, this limit.",
+    )
 
     # --- authentication ----------------------------------------------------------------------
     secret_key: str | None = Field(
@@ -125,6 +136,37 @@ class Settings(BaseSettings):
         description="Let gRPC calls without credentials in, as the principal 'anonymous', on a non-loopback bind. "
         "Off by default: only the embedded default on loopback serves anonymous calls (as 'local').",
     )
+    token_default_days: int = Field(
+        default=30, ge=1, description="Lifetime of a personal API token created without expires_in_days."
+    )
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="Lifetime of a browser session and of the dashboard's sign-in token (server-side, revocable).",
+    )
+    github_allow_any_user: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("GITHUB_ALLOW_ANY_USER", "MLSERVICE_GITHUB_ALLOW_ANY_USER"),
+        description="GitHub mode with both allow-lists empty refuses to start unless this is true (any "
+        "GitHub user may then sign in).",
+    )
+    allowlist_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a process trusts its answer to 'is this GitHub user still allowed?' (per principal).",
+    )
+    allowlist_recheck_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often a user admitted through GITHUB_ALLOWED_ORGS has their membership re-checked "
+        "with GitHub (with their stored OAuth token).",
+    )
+    allowlist_grace_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="While GitHub cannot be reached, the last membership answer is kept this long after the "
+        "last successful check; past it the user is refused until GitHub answers again.",
+    )
     preferred_url_scheme: str = Field(
         default="http",
         validation_alias=AliasChoices("PREFERRED_URL_SCHEME", "MLSERVICE_PREFERRED_URL_SCHEME"),
@@ -167,6 +209,9 @@ class Settings(BaseSettings):
     )
     job_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often a worker process (role `worker`) looks for queued jobs."
+    )
+    max_jobs_per_principal: int = Field(
+        default=5, ge=1, description="Queued and running training jobs one caller may have at once (429 beyond)."
     )
     job_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a running job says it lives.")
     training_time_limit_seconds: float = Field(

@@ -44,9 +44,9 @@ from mlservice.devstack.processes import (  # noqa: F401  # pylint: disable=unus
 )
 
 DATASET_BUCKET = "datasets"  # the DVC remote's bucket in deployment (s3://dvc)
-API_TOKEN = "test-token"  # a static service token (MLSERVICE_API_TOKENS=tests=test-token) for the tests
+API_TOKEN = "tests-static-service-token-0123456789"  # a static service token (MLSERVICE_API_TOKENS=tests=...)
 AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
-TEST_SECRET_KEY = "tests-only-secret-key"
+TEST_SECRET_KEY = "tests-only-secret-key-of-at-least-32-characters"
 MLFLOW_TIMEOUT_SECONDS = 5
 # fixtures that start processes: a test using any of them (directly or through another) is integration
 PROCESS_FIXTURES = frozenset({"postgres_uri", "s3_endpoint", "mlflow_server", "rest_server", "grpc_server_process"})

@@ -2,11 +2,14 @@
 
 ``/login/oauth/authorize`` redirects straight back with a one-time code for ``next_login``;
 ``/login/oauth/access_token`` exchanges it (GitHub style: errors are 200 with an ``error`` field);
-``/api/user`` and ``/api/user/orgs`` answer for the bearer of a token it issued.
+``/api/user`` and ``/api/user/orgs`` answer for the bearer of a token it issued. Tests change the
+world between requests: ``set_orgs`` (a user joins or leaves an organisation), ``revoke_tokens`` (the
+user revokes the OAuth app) and ``unavailable`` (GitHub answers 503).
 """
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
 from urllib.parse import urlencode
@@ -26,6 +29,9 @@ class GitHubStub:
 
     def __init__(self, port: int):
         self.next_login = "octocat"
+        self.users = copy.deepcopy(USERS)
+        self.unavailable = False
+        self.org_requests = 0
         self.codes: dict[str, str] = {}
         self.tokens: dict[str, str] = {}
         self.url = f"http://127.0.0.1:{port}"
@@ -53,7 +59,7 @@ class GitHubStub:
 
         def user_of_request() -> dict | None:
             token = request.headers.get("Authorization", "").partition(" ")[2]
-            return USERS.get(self.tokens.get(token, ""))
+            return self.users.get(self.tokens.get(token, ""))
 
         @app.get("/api/user")
         def user():
@@ -64,12 +70,23 @@ class GitHubStub:
 
         @app.get("/api/user/orgs")
         def orgs():
+            self.org_requests += 1
+            if self.unavailable:
+                return jsonify({"message": "Service unavailable"}), 503
             found = user_of_request()
             if found is None:
                 return jsonify({"message": "Bad credentials"}), 401
             return jsonify([{"login": org} for org in found["orgs"]])
 
         return app
+
+    def set_orgs(self, login: str, orgs: list[str]) -> None:
+        """The user's organisations from now on."""
+        self.users[login]["orgs"] = list(orgs)
+
+    def revoke_tokens(self, login: str) -> None:
+        """The user revoked the OAuth app: every token issued to them is refused from now on."""
+        self.tokens = {token: owner for token, owner in self.tokens.items() if owner != login}
 
     def start(self) -> GitHubStub:
         """Serve in a background thread."""

@@ -29,10 +29,11 @@ from mlservice.identity.flask_adapter import PUBLIC_PATHS
 from mlservice.identity.principal import Principal
 from mlservice.rest.app import create_app
 from mlservice.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.github_stub import GitHubStub
 
 DASHBOARD = "http://dashboard.test:8501/"
+GRPC_SECRET = "grpc-shared-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ def github_settings(settings, github, **overrides) -> Settings:
             "github_token_url": f"{github.url}/login/oauth/access_token",
             "github_api_base": f"{github.url}/api/",
             "dashboard_url": DASHBOARD,
+            "github_allow_any_user": True,
             **overrides,
         }
     )
@@ -89,9 +91,14 @@ def strict_live(settings, service, github):
     server.stop()
 
 
-def start_login(browser: requests.Session, base: str, next_url: str | None = None) -> str:
-    """GET /login (-> GitHub) -> GitHub's redirect back; returns the callback URL (code + state)."""
-    query = f"?{urlencode({'next': next_url})}" if next_url else ""
+NONCE = "the-dashboard-session-nonce"
+
+
+def start_login(browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE) -> str:
+    """GET /login (-> GitHub) -> GitHub's redirect back; returns the callback URL (code + state).
+
+    With next_url (the dashboard), the sign-in is bound to the dashboard session holding nonce."""
+    query = f"?{urlencode({'next': next_url, 'binding': tokens.binding_of(nonce)})}" if next_url else ""
     to_github = browser.get(f"{base}/login{query}", allow_redirects=False)
     assert to_github.status_code == 302, to_github.text
     back = browser.get(to_github.headers["Location"], allow_redirects=False)
@@ -99,8 +106,8 @@ def start_login(browser: requests.Session, base: str, next_url: str | None = Non
     return back.headers["Location"]
 
 
-def sign_in(browser: requests.Session, base: str, next_url: str | None = None) -> requests.Response:
-    return browser.get(start_login(browser, base, next_url), allow_redirects=False)
+def sign_in(browser: requests.Session, base: str, next_url: str | None = None, nonce: str = NONCE) -> requests.Response:
+    return browser.get(start_login(browser, base, next_url, nonce), allow_redirects=False)
 
 
 def test_browser_flow_login_callback_session_protected_call_logout(live):
@@ -162,11 +169,11 @@ def test_dashboard_hand_off(live):
     assert done.status_code == 302 and done.headers["Location"].startswith(DASHBOARD + "?handoff=")
     code = parse_qs(urlparse(done.headers["Location"]).query)["handoff"][0]
     dashboard = requests.Session()  # the dashboard's server side: no browser cookies
-    exchanged = dashboard.post(f"{live.url}/auth/handoff", json={"code": code}).json()
+    exchanged = dashboard.post(f"{live.url}/auth/handoff", json={"code": code, "nonce": NONCE}).json()
     assert exchanged["login"] == "octocat" and exchanged["token"].startswith("mls_")
     headers = {"Authorization": f"Bearer {exchanged['token']}"}
     assert dashboard.get(f"{live.url}/me", headers=headers).json()["login"] == "octocat"
-    again = dashboard.post(f"{live.url}/auth/handoff", json={"code": code})
+    again = dashboard.post(f"{live.url}/auth/handoff", json={"code": code, "nonce": NONCE})
     assert again.status_code == 400  # one-time
 
 
@@ -236,7 +243,7 @@ def test_browser_without_session_is_sent_to_login(live):
 
 def _offline_app(tmp: Path):
     offline = Settings(
-        state_dir=tmp, secret_key="k", database_url="sqlite://", mlflow_tracking_uri="http://127.0.0.1:9"
+        state_dir=tmp, secret_key=TEST_SECRET_KEY, database_url="sqlite://", mlflow_tracking_uri="http://127.0.0.1:9"
     )
     return create_app(offline, service=mock.Mock())
 
@@ -291,7 +298,9 @@ def test_github_mode_refuses_to_start_without_secret_key(tmp_path, github):
 
 
 def test_session_cookie_is_secure_behind_https(tmp_path):
-    settings = Settings(state_dir=tmp_path, secret_key="k", database_url="sqlite://", preferred_url_scheme="https")
+    settings = Settings(
+        state_dir=tmp_path, secret_key=TEST_SECRET_KEY, database_url="sqlite://", preferred_url_scheme="https"
+    )
     application = create_app(settings, service=mock.Mock())
     assert application.config["SESSION_COOKIE_SECURE"] is True
     assert application.config["SESSION_COOKIE_HTTPONLY"] is True
@@ -317,7 +326,7 @@ def test_a_static_token_may_hold_an_equals_sign():
 @pytest.fixture(scope="module")
 def guarded_grpc(settings, service):
     server, port = build_server(
-        settings.model_copy(update={"grpc_port": free_port(), "grpc_auth_token": "grpc-secret"}), service
+        settings.model_copy(update={"grpc_port": free_port(), "grpc_auth_token": GRPC_SECRET}), service
     )
     server.start()
     yield f"127.0.0.1:{port}"
@@ -329,8 +338,8 @@ def guarded_grpc(settings, service):
     [
         ((), grpc.StatusCode.UNAUTHENTICATED),
         ((("authorization", "Bearer wrong"),), grpc.StatusCode.UNAUTHENTICATED),
-        ((("authorization", "grpc-secret"),), grpc.StatusCode.UNAUTHENTICATED),
-        ((("authorization", "Bearer grpc-secret"),), None),
+        ((("authorization", GRPC_SECRET),), grpc.StatusCode.UNAUTHENTICATED),
+        ((("authorization", f"Bearer {GRPC_SECRET}"),), None),
     ],
 )
 def test_grpc_token(guarded_grpc, metadata, code):
@@ -353,6 +362,6 @@ def test_grpc_client_script_sends_the_token(guarded_grpc):
     denied = subprocess.run(base, cwd=root, capture_output=True, text=True, timeout=120, check=False,
                             env={**os.environ, "GRPC_AUTH_TOKEN": ""})  # fmt: skip
     assert denied.returncode != 0 and "UNAUTHENTICATED" in denied.stderr
-    allowed = subprocess.run([*base, "--token", "grpc-secret"], cwd=root, capture_output=True, text=True,
+    allowed = subprocess.run([*base, "--token", GRPC_SECRET], cwd=root, capture_output=True, text=True,
                              timeout=300, check=False)  # fmt: skip
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr

@@ -21,7 +21,7 @@ from mlservice.dashboard.client import (
     ApiClient,
     ApiError,
     ApiUnavailable,
-    DashboardSettings,
+    binding_of,
     github_login_url,
     load_settings,
     mlflow_model_url,
@@ -48,6 +48,7 @@ from mlservice.dashboard.tables import (
     rollback_target,
     version_choices,
 )
+from mlservice.dashboard.text import md
 from tests.conftest import ROOT, free_port, wait_for
 
 DASHBOARD = str(ROOT / "dashboard.py")
@@ -73,7 +74,9 @@ def test_settings_come_from_the_environment(tmp_path):
     assert settings.api_url == "http://api:5000"
     assert settings.api_public_url == "http://api:5000"  # defaults to API_URL
     assert settings.minio_console_url is None  # no link unless configured
-    assert github_login_url(settings) == "http://api:5000/login?next=http%3A%2F%2Fdash.example%3A8501"
+    assert github_login_url(settings, "n" * 43) == (
+        "http://api:5000/login?next=http%3A%2F%2Fdash.example%3A8501&binding=" + binding_of("n" * 43)
+    )
     assert mlflow_run_url(settings, "abc123") == "http://mlflow.example/#/runs/abc123"
     assert mlflow_model_url(settings, "iris", 2) == "http://mlflow.example/#/models/iris/versions/2"
     assert load_settings({"API_URL": "http://api", "API_PUBLIC_URL": "https://api.example"}).api_public_url == (
@@ -81,14 +84,16 @@ def test_settings_come_from_the_environment(tmp_path):
     )
 
 
-def test_token_order_is_session_then_environment_then_local_file(tmp_path):
-    settings = DashboardSettings(state_dir=tmp_path)
-    assert resolve_token(None, settings) == (None, None)
+def test_a_visitor_gets_their_own_token_or_the_local_token_on_loopback_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_API_TOKEN", "mls_dashboards_own")  # never used for a visitor any more
+    settings = load_settings({"MLSERVICE_STATE_DIR": str(tmp_path), "DASHBOARD_API_TOKEN": "mls_dashboards_own"})
+    assert resolve_token(None, settings, "127.0.0.1") == (None, None)
     (tmp_path / "local_api_token").write_text("mls_local\n")
-    assert resolve_token(None, settings) == ("mls_local", "local token")
-    with_env = DashboardSettings(state_dir=tmp_path, env_token="mls_env")
-    assert resolve_token(None, with_env) == ("mls_env", "DASHBOARD_API_TOKEN")
-    assert resolve_token("mls_session", with_env) == ("mls_session", "session")
+    for loopback in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert resolve_token(None, settings, loopback) == ("mls_local", "local token")
+    for published in ("0.0.0.0", "", None, "192.168.1.5", "::"):
+        assert resolve_token(None, settings, published) == (None, None)
+    assert resolve_token("mls_session", settings, "0.0.0.0") == ("mls_session", "session")
     assert ApiClient("http://x", token="mls_session").headers()["Authorization"] == "Bearer mls_session"
     assert "Authorization" not in ApiClient("http://x").headers()
 
@@ -346,6 +351,17 @@ def site_model(api, cleanup) -> str:
     return model_id
 
 
+@pytest.fixture
+def bind_address():
+    """The address the dashboard under test says it listens on (Streamlit's server.address); loopback by default."""
+    from streamlit import config  # pylint: disable=import-outside-toplevel
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", before)
+
+
 def dashboard(monkeypatch, rest_server, state_dir: Path) -> AppTest:
     """The dashboard pointed at the test API; state_dir decides whether a local token signs it in."""
     monkeypatch.setenv("API_URL", rest_server.url)
@@ -355,7 +371,7 @@ def dashboard(monkeypatch, rest_server, state_dir: Path) -> AppTest:
 
 
 @pytest.fixture
-def signed_in(monkeypatch, rest_server, api_token, tmp_path) -> AppTest:
+def signed_in(monkeypatch, rest_server, api_token, tmp_path, bind_address) -> AppTest:  # pylint: disable=unused-argument,redefined-outer-name
     """The dashboard signed in the embedded default's way: a local token file in its state directory."""
     if api_token:
         (tmp_path / "local_api_token").write_text(api_token)
@@ -369,12 +385,12 @@ def assert_no_errors(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def test_sign_in_with_a_pasted_token(monkeypatch, rest_server, api_token, tmp_path):
+def test_sign_in_with_a_pasted_token(monkeypatch, rest_server, api_token, tmp_path, bind_address):  # pylint: disable=unused-argument,redefined-outer-name
     at = dashboard(monkeypatch, rest_server, tmp_path).run()  # empty state dir: no local token
     assert not at.exception
     if api_token is None:
         pytest.skip("the REST API does not check tokens (no /me): nothing to sign in to")
-    assert any("sign in first" in w.value for w in at.warning)  # GET /models answered 401, shown readably
+    assert signed_out_page(at)
     at.text_input(key="token_input").input("mls_not-a-real-token")
     at.button(key="token_submit").click().run()
     assert any("did not accept this token" in e.value for e in at.sidebar.error)
@@ -385,11 +401,40 @@ def test_sign_in_with_a_pasted_token(monkeypatch, rest_server, api_token, tmp_pa
     assert_no_errors(at)
     assert at.session_state["session_token"] == api_token
     assert any(m.value.startswith("Signed in as **") for m in at.sidebar.markdown)
-    assert not any("sign in first" in w.value for w in at.warning)
+    assert at.tabs and not signed_out_page(at)
 
     at.button(key="sign_out").click().run()
     assert "session_token" not in at.session_state
-    assert any("sign in first" in w.value for w in at.warning)
+    assert signed_out_page(at)
+
+
+def signed_out_page(at: AppTest) -> bool:
+    """Only sign-in is offered: no tabs, no models, nobody signed in."""
+    return (
+        any("Sign in to use the dashboard" in info.value for info in at.info)
+        and not at.tabs
+        and not any(m.value.startswith("Signed in as") for m in at.sidebar.markdown)
+        and not at.dataframe
+        and at.text_input(key="token_input") is not None
+    )
+
+
+def test_a_visitor_who_has_not_signed_in_can_only_sign_in(monkeypatch, rest_server, api_token, tmp_path,
+                                                          bind_address):  # fmt: skip  # pylint: disable=redefined-outer-name
+    # the reproduction: in Docker mode a fresh browser session, nobody signed in, showed "Signed in as
+    # dashboard" and could delete a model (the dashboard used DASHBOARD_API_TOKEN for anonymous visitors)
+    if api_token is None:
+        pytest.skip("the REST API does not check tokens")
+    monkeypatch.setenv("DASHBOARD_API_TOKEN", api_token)
+    (tmp_path / "local_api_token").write_text(api_token)  # even a local token file is not used when published
+    bind_address("0.0.0.0")
+    at = AppTest.from_file(DASHBOARD, default_timeout=120)
+    monkeypatch.setenv("API_URL", rest_server.url)
+    monkeypatch.setenv("MLSERVICE_STATE_DIR", str(tmp_path))
+    at.run()
+    assert not at.exception, at.exception
+    assert signed_out_page(at)
+    assert not [b for b in at.button if b.key == "delete_button"]
 
 
 def test_embedded_default_signs_in_with_the_local_token(signed_in, api_token):
@@ -397,6 +442,9 @@ def test_embedded_default_signs_in_with_the_local_token(signed_in, api_token):
         pytest.skip("the REST API does not check tokens")
     assert any(m.value.startswith("Signed in as **") for m in signed_in.sidebar.markdown)
     assert not signed_in.warning
+    # signed in: no sign-in offers (it said "GitHub sign-in is not set up... use an API token")
+    assert not any("not set up" in c.value for c in signed_in.sidebar.caption)
+    assert not [t for t in signed_in.text_input if t.key == "token_input"]
 
 
 def paste_training_table(at: AppTest, content: str, prefix: str = "train") -> AppTest:
@@ -427,7 +475,7 @@ def test_a_table_with_text_columns_trains_through_a_dataset_with_held_out_evalua
 
     result = at.session_state["train_result"]["result"]
     assert result["model_id"] == model_id and result["version"] == 1 and result["evaluation"] == "holdout"
-    assert any(f"**{model_id}** version **1** is trained" in s.value for s in at.success)
+    assert any(f"**{md(model_id)}** version **1** is trained" in s.value for s in at.success)
     assert {m.label for m in at.metric} >= {"accuracy", "f1"}
     held_out = result["confusion_matrix"]
     assert sum(map(sum, held_out["matrix"])) == result["n_eval"] == 30  # the metrics' rows, not all 150
@@ -521,7 +569,7 @@ def test_api_errors_are_shown_as_messages(signed_in):
     at.text_input(key="train_random_forest_hp_max_features").input("not-a-choice")
     at.button(key="train_submit").click().run()
     assert not at.exception
-    assert any("max_features" in e.value for e in at.error)  # the API's 400 message, not a traceback
+    assert any(md("max_features") in e.value for e in at.error)  # the API's 400 message, not a traceback
     assert "train_result" not in at.session_state
 
 
@@ -695,9 +743,51 @@ def test_models_detail_and_delete_with_confirmation(signed_in, api, trained_mode
     at.checkbox(key="delete_confirm").check().run()
     at.button(key="delete_button").click().run()
     assert_no_errors(at)
-    assert any(f"Deleted model {trained_model}" in s.value for s in at.success)
+    assert any(f"Deleted model {md(trained_model)}" in s.value for s in at.success)
     with pytest.raises(ApiError) as missing:
         api.get_model(trained_model)
     assert missing.value.status == 404
     remaining = [box for box in at.selectbox if box.key == "detail_model"]
     assert not remaining or trained_model not in remaining[0].options
+
+
+# --------------------------------------------------------------------------------------------------
+# User-supplied names in markdown
+# --------------------------------------------------------------------------------------------------
+
+CRAFTED = "f`x` **b** [l](http://evil.example) <img src=x> $m$ :red[c] _i_ \\"
+
+
+def rendered_text(markdown_text: str) -> tuple[str, str]:
+    """(HTML, text) of markdown as CommonMark renders it (Streamlit's renderer follows CommonMark)."""
+    from markdown_it import MarkdownIt  # pylint: disable=import-outside-toplevel
+
+    html = MarkdownIt("commonmark").render(markdown_text)
+    text = html.replace("<p>", "").replace("</p>", "").strip()
+    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&")):
+        text = text.replace(entity, char)
+    return html, text
+
+
+def test_md_shows_crafted_names_literally():
+    html, text = rendered_text(f"features: {md(CRAFTED)} · **owner**")
+    assert text == f"features: {CRAFTED} · <strong>owner</strong>"
+    assert "<code>" not in html and "<a " not in html and "<img" not in html and "<em>" not in html
+    assert "\\$" in md("$m$") and "\\:" in md(":red[c]")  # Streamlit's own math and colour directives
+    assert md("line\nbreak") == "line break"
+
+
+def test_a_crafted_feature_name_stays_inside_the_page_text(signed_in, api, iris, cleanup):
+    X, y = iris
+    model_id = f"dash-md-{uuid.uuid4().hex[:8]}"
+    names = [CRAFTED, "a*b", "c[d]", "<e>"]
+    api.train({"model_type": "logistic_regression", "model_id": model_id, "X": X, "y": y, "feature_names": names})
+    cleanup.append(model_id)
+    at = signed_in
+    at.run()
+    at.selectbox(key="detail_model").set_value(model_id).run()
+    assert_no_errors(at)
+    details = next(m.value for m in at.markdown if "features:" in m.value)
+    html, text = rendered_text(details)
+    assert all(name in text for name in names)
+    assert "<code>" not in html and "<img" not in html and "evil.example" not in html.split("href=")[-1]

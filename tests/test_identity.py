@@ -5,6 +5,7 @@ servers is tests/test_permissions.py."""
 from __future__ import annotations
 
 from concurrent import futures
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -38,7 +39,7 @@ def test_service_tokens_and_github_logins_do_not_share_a_namespace(tmp_path):
     store = TokenStore(f"sqlite:///{tmp_path / 'tokens.db'}")
     github_dashboard = Principal.github(4242, "dashboard")
     service_dashboard = Principal.service("dashboard")
-    mine, _ = store.create(service_dashboard, "deploy", 30)
+    mine, _ = store.create(service_dashboard, "deploy", timedelta(days=30))
     assert store.list(github_dashboard) == []  # GitHub user "dashboard" sees none of the service's tokens
     assert not store.revoke(github_dashboard, mine["id"])  # nor may revoke them
     assert [t["id"] for t in store.list(service_dashboard)] == [mine["id"]]

@@ -27,7 +27,7 @@ from mlservice.settings import Settings
 from models import Dispatched
 from tests.conftest import free_port
 
-TOKEN = "parity-token"
+TOKEN = "parity-static-service-token-0123456789"
 CALLER = Principal.service("parity")
 RESULT = {"model_id": "m1", "version": 2, "model_type": "knn", "task": "classification",
           "metrics": {"accuracy": 0.5}, "evaluation": "holdout", "n_train": 4, "n_eval": 2, "params": {},
@@ -132,7 +132,8 @@ def doors(tmp_path_factory):
     """The REST test client and a gRPC stub, both in front of one RecordingCore."""
     state = tmp_path_factory.mktemp("parity")
     settings = Settings(
-        api_tokens=f"parity={TOKEN}", secret_key="parity-secret", database_url=f"sqlite:///{state / 'db.sqlite'}",
+        api_tokens=f"parity={TOKEN}", secret_key="parity-secret-key-of-at-least-32-characters",
+        database_url=f"sqlite:///{state / 'db.sqlite'}",
         state_dir=state, grpc_port=free_port(), github_client_id="", github_client_secret="",
     )  # fmt: skip
     core = RecordingCore()

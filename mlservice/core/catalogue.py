@@ -49,9 +49,12 @@ SIZE_LIMITS = {
     "n_estimators": 5_000,
     "max_iter": 100_000,
     "n_neighbors": 10_000,
-    "max_leaf_nodes": 1_000_000,
+    "max_leaf_nodes": 65_536,  # each tree keeps up to this many leaves (x n_estimators for forests)
     "max_depth": 1_000,
     "max_bins": 255,
+    "cache_size": 1_024,  # SVC's kernel cache, in MB, allocated up front
+    "degree": 20,  # SVC's polynomial kernel: cost grows with it
+    "n_iter_no_change": 10_000,
 }
 MAX_PARAMS_PER_REQUEST = 100
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from mlservice.core.artifacts import load_model
+from mlservice.core.batching import check_output_size, predict_in_chunks
 from mlservice.core.catalogue import CLASSIFICATION
 from mlservice.core.datasets import parse_csv
 from mlservice.core.inputs import PredictRequest, check_version_or_alias
@@ -67,15 +68,24 @@ class Predictor:
             raise InvalidInput(
                 f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
             )
-        result: dict[str, Any] = {"model_id": model_id, "version": int(loaded.version)}
+        with_probabilities = loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba")
+        classes = len(loaded.classes or []) if with_probabilities else 1
+        check_output_size(matrix.shape[0], classes, self.settings.max_predict_values)
         try:
-            result["predictions"] = loaded.estimator.predict(matrix)
-            if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
-                result["probabilities"] = loaded.estimator.predict_proba(matrix)
-                result["classes"] = loaded.classes
+            predictions, probabilities = predict_in_chunks(
+                loaded.estimator, matrix, with_probabilities, self.settings.predict_time_limit_seconds
+            )
         except (ValueError, TypeError) as exc:  # typed input should never get here: logged to be seen
             logger.warning("Model %s v%s refused typed input", model_id, loaded.version, exc_info=True)
             raise InvalidInput(f"Prediction failed on this input: {exc}") from exc
+        result: dict[str, Any] = {
+            "model_id": model_id,
+            "version": int(loaded.version),
+            "predictions": predictions,
+        }
+        if with_probabilities:
+            result["classes"] = loaded.classes
+            result["probabilities"] = probabilities
         return result
 
     def predict_csv(  # pylint: disable=too-many-arguments

@@ -8,7 +8,10 @@ what the page shows; everything here is plain Python and pandas, testable withou
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,9 @@ import requests
 CLASSIFICATION = "classification"
 KEY_METRIC = {CLASSIFICATION: "accuracy", "regression": "r2"}
 LOCAL_CREDENTIALS_FILE = "local_api_token"
+# The cookie (of the dashboard's origin) that keeps a browser's sign-in nonce across the round trip to
+# GitHub: a full page navigation starts a new Streamlit session, whose session state is empty.
+NONCE_COOKIE = "mlservice_signin_nonce"
 NO_VALUE = "—"
 
 # --------------------------------------------------------------------------------------------------
@@ -36,7 +42,6 @@ class DashboardSettings:
     dashboard_url: str = "http://localhost:8501"
     mlflow_ui_url: str = "http://127.0.0.1:5002"
     minio_console_url: str | None = None
-    env_token: str | None = None
     state_dir: Path = Path(".state")
     timeout_seconds: float = 30.0
     train_timeout_seconds: float = 600.0
@@ -57,7 +62,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DashboardSettings
         dashboard_url=url("DASHBOARD_URL", "http://localhost:8501") or "",
         mlflow_ui_url=url("MLFLOW_UI_URL", "http://127.0.0.1:5002") or "",
         minio_console_url=url("MINIO_CONSOLE_URL", None),
-        env_token=(env.get("DASHBOARD_API_TOKEN") or "").strip() or None,
         state_dir=Path(env.get("MLSERVICE_STATE_DIR") or ".state"),
     )
 
@@ -76,21 +80,56 @@ def read_local_token(state_dir: Path) -> str | None:
     return token or None
 
 
-def resolve_token(session_token: str | None, settings: DashboardSettings) -> tuple[str | None, str | None]:
-    """The token to send and where it came from: this session's sign-in, the environment, the local file."""
+def is_loopback(address: str | None) -> bool:
+    """Whether the dashboard listens on a loopback address only (unset: Streamlit listens on every interface)."""
+    if not address:
+        return False
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(
+    session_token: str | None, settings: DashboardSettings, bind_address: str | None
+) -> tuple[str | None, str | None]:
+    """The token to send for this visitor and where it came from: their own sign-in, else nothing.
+
+    The one exception is the embedded default's local token: used automatically only when the
+    dashboard listens on loopback (so every visitor is on this machine) and the file exists. The
+    dashboard never uses a token of its own on a visitor's behalf.
+    """
     if session_token:
         return session_token, "session"
-    if settings.env_token:
-        return settings.env_token, "DASHBOARD_API_TOKEN"
-    local = read_local_token(settings.state_dir)
-    if local:
-        return local, "local token"
+    if is_loopback(bind_address):
+        local = read_local_token(settings.state_dir)
+        if local:
+            return local, "local token"
     return None, None
 
 
-def github_login_url(settings: DashboardSettings) -> str:
-    """The API's GitHub sign-in, which hands the browser back to the dashboard with ``?handoff=``."""
-    return f"{settings.api_public_url}/login?{urlencode({'next': settings.dashboard_url})}"
+def new_nonce() -> str:
+    """A fresh secret for one browser's sign-in (kept in a cookie of the dashboard's origin)."""
+    return secrets.token_urlsafe(32)
+
+
+def valid_nonce(value: str | None) -> bool:
+    """Whether a cookie's value looks like a nonce this dashboard made (43 URL-safe characters)."""
+    return bool(value) and len(value) == 43 and all(c.isalnum() or c in "-_" for c in value)
+
+
+def binding_of(nonce: str) -> str:
+    """What the API binds the hand-off code to: the SHA-256 (hex) of the nonce; the nonce never leaves the dashboard
+    but to redeem the code."""
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def github_login_url(settings: DashboardSettings, nonce: str) -> str:
+    """The API's GitHub sign-in, which hands the browser back to the dashboard with ``?handoff=`` for this nonce."""
+    query = urlencode({"next": settings.dashboard_url, "binding": binding_of(nonce)})
+    return f"{settings.api_public_url}/login?{query}"
 
 
 def mlflow_run_url(settings: DashboardSettings, run_id: str | None) -> str | None:
@@ -194,9 +233,13 @@ class ApiClient:  # pylint: disable=too-many-public-methods  # one method per RE
                 return None
             raise
 
-    def exchange_handoff(self, code: str) -> dict[str, Any]:
-        """Trade the one-time code of the GitHub sign-in for ``{"token", "login", "expires_at"}``."""
-        return self.request("POST", "/auth/handoff", json={"code": code})
+    def exchange_handoff(self, code: str, nonce: str) -> dict[str, Any]:
+        """Trade the one-time code of the GitHub sign-in (and this browser's nonce) for ``{"token", "id", "login"}``."""
+        return self.request("POST", "/auth/handoff", json={"code": code, "nonce": nonce})
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke one of the caller's tokens (the dashboard's sign-in token, at sign-out)."""
+        self.request("DELETE", f"/tokens/{quote(token_id, safe='')}")
 
     def github_sign_in_available(self) -> bool:
         """Whether the API's ``/login`` starts a GitHub sign-in (a redirect) rather than saying it is not set up."""

@@ -24,7 +24,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
-S3_KEY = "minioadmin"  # moto's S3 stand-in accepts any key; never a deployed credential
+S3_KEY = "devstack-s3-key-not-a-credential"  # moto's S3 stand-in accepts any key; never a deployed credential
 ARTIFACT_BUCKET = "mlflow"
 MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
 

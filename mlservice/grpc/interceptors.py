@@ -32,7 +32,8 @@ class MalformedRequestInterceptor(grpc.ServerInterceptor):
             if isinstance(request, _Malformed):
                 context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
-                    "The request is not a valid message (string fields must be UTF-8; types must match app.proto)",
+                    "The request is not a valid message (string fields must be UTF-8; types must match app.proto; "
+                    "records nest at most about 30 levels)",
                 )
             return behaviour(request, context)
 

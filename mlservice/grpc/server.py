@@ -31,7 +31,7 @@ def build_server(settings: Settings, service, authenticator: Authenticator | Non
         authenticator: checks bearer tokens; default one over the service database's tokens.
     """
     if authenticator is None:
-        authenticator = Authenticator(settings, TokenStore(settings.service_database_url))
+        authenticator = Authenticator(settings, TokenStore(settings.service_database_url, settings.token_max_days))
     interceptors = [IdentityInterceptor(authenticator, settings), MalformedRequestInterceptor()]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),

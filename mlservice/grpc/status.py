@@ -16,7 +16,9 @@ from mlservice.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    PredictionLimitExceeded,
     ServiceError,
+    TooManyJobs,
     TrainingLimitExceeded,
     Unauthenticated,
     Unavailable,
@@ -34,6 +36,8 @@ STATUS_CODES: list[tuple[type[ServiceError], grpc.StatusCode]] = [
     (InUse, grpc.StatusCode.FAILED_PRECONDITION),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (TrainingLimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (PredictionLimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooManyJobs, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Cancelled, grpc.StatusCode.CANCELLED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]

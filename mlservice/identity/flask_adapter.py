@@ -3,8 +3,11 @@
 - Browsers sign in with GitHub (authlib's Flask client; ``/login`` -> GitHub -> ``/authorize``),
   optionally restricted to ``GITHUB_ALLOWED_USERS`` / ``GITHUB_ALLOWED_ORGS``.
 - Scripts send ``Authorization: Bearer <token>``, checked by the ``Authenticator`` as gRPC's are.
-- The dashboard signs users in through ``/login?next=<dashboard>``: the API redirects back with a
-  one-time code that the dashboard exchanges at ``POST /auth/handoff`` for a short-lived token.
+- Sessions live server-side (``sessions``): the signed cookie carries only a session id, which
+  ``/logout`` revokes; a session lasts ``MLSERVICE_SESSION_HOURS``.
+- The dashboard signs users in through ``/login?next=<dashboard>&binding=<sha256(nonce)>``: the API
+  redirects back with a one-time code, bound to that nonce, that the dashboard exchanges at
+  ``POST /auth/handoff`` (with the nonce) for a short-lived token.
 
 Everything but health, the API docs and the sign-in endpoints needs one of these; the guard puts
 the caller in ``flask.g.principal``.
@@ -12,6 +15,8 @@ the caller in ``flask.g.principal``.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
@@ -26,6 +31,7 @@ from mlservice.settings import Settings
 
 PUBLIC_PATHS = frozenset({"/health", "/", "/swagger.json", "/login", "/authorize", "/logout", "/auth/handoff"})
 PUBLIC_PREFIXES = ("/swaggerui/",)
+BINDING_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 NOT_CONFIGURED = (
     "GitHub sign-in is not configured on this server. Set GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and SECRET_KEY "
     "(a GitHub OAuth app whose callback URL is this server's /authorize). Until then use the local API token "
@@ -77,10 +83,8 @@ class FlaskAuth:
         header = request.headers.get("Authorization", "")
         if header:
             return self.authenticator.from_bearer(header)
-        user = session.get("user")
-        if user:
-            return Principal.github(user["id"], user["login"], user.get("name") or "")
-        return None
+        session_id = session.get("sid")
+        return self.authenticator.from_session(session_id) if session_id else None
 
     def guard(self):
         """before_request: let public paths through; otherwise require a principal (401 / redirect)."""
@@ -98,13 +102,15 @@ class FlaskAuth:
         """Start GitHub sign-in; ?next= may send the browser back to the dashboard afterwards."""
         if self.github is None:
             return _message(NOT_CONFIGURED, 501)
-        target = request.args.get("next")
+        target, binding = request.args.get("next"), request.args.get("binding", "")
+        session.pop("next", None)
+        session.pop("binding", None)
         if target:
             if not allowed_next(self.settings, target):
                 return _message("next must point to the dashboard (DASHBOARD_URL) or an allowed host", 400)
-            session["next"] = target
-        else:
-            session.pop("next", None)
+            if not BINDING_PATTERN.match(binding):
+                return _message("binding (the SHA-256 hex of the dashboard session's nonce) is required with next", 400)
+            session["next"], session["binding"] = target, binding
         return self.github.authorize_redirect(url_for("authorize", _external=True))
 
     def authorize(self):
@@ -118,24 +124,41 @@ class FlaskAuth:
         except OAuthError:
             return _message("GitHub refused the sign-in (invalid or expired code); start again at /login", 401)
         user = self.github.get("user", token=token).json()
+        principal = Principal.github(user["id"], user["login"], user.get("name") or "")
         orgs: set[str] = set()
         if self.authenticator.allowed_orgs:
-            orgs = {org["login"].lower() for org in self.github.get("user/orgs", token=token).json()}
-        if not self.authenticator.user_allowed(user["login"], orgs):
+            listed = self.github.get("user/orgs?per_page=100", token=token).json()
+            orgs = {org["login"].lower() for org in listed if isinstance(org, dict) and "login" in org}
+        if not self.authenticator.user_allowed(principal, orgs):
             session.clear()
             return _message(f"GitHub user {user['login']} is not allowed to use this service", 403)
-        session.pop("user", None)
-        session["user"] = {"login": user["login"], "id": user.get("id"), "name": user.get("name") or ""}
-        target = session.pop("next", None)
-        if target and allowed_next(self.settings, target):
-            code = self.authenticator.store.create_handoff(session["user"])
+        if self.authenticator.membership is not None:  # kept (encrypted) to re-check membership later
+            self.authenticator.membership.remember(principal, token["access_token"], orgs)
+        return self._start_session(principal)
+
+    def _start_session(self, principal: Principal):
+        """A new server-side session (a fresh cookie: nothing from before sign-in carries over), then where next."""
+        target, binding = session.pop("next", None), session.pop("binding", None)
+        session.clear()
+        session["sid"] = self.authenticator.store.sessions.create(principal, self.session_lifetime)
+        session.permanent = True  # the cookie's max-age is the session's lifetime
+        if target and binding and allowed_next(self.settings, target):
+            user = {"login": principal.login, "id": principal.github_id, "name": principal.name}
+            code = self.authenticator.store.create_handoff(user, binding)
             separator = "&" if urlparse(target).query else "?"
             return redirect(f"{target}{separator}{urlencode({'handoff': code})}")
         return redirect(url_for("doc") if "doc" in self.app.view_functions else "/")
 
-    @staticmethod
-    def logout():
-        """End the browser session."""
+    @property
+    def session_lifetime(self) -> timedelta:
+        """How long a browser session (and the dashboard's sign-in token) lasts."""
+        return timedelta(hours=self.settings.session_hours)
+
+    def logout(self):
+        """End the browser session, server-side: its cookie no longer works, even a copy taken before."""
+        session_id = session.get("sid")
+        if session_id:
+            self.authenticator.store.sessions.revoke(session_id)
         session.clear()
         if _wants_html():
             return redirect("/")
@@ -150,10 +173,11 @@ def init_auth(app: Flask, settings: Settings, store: TokenStore | None = None) -
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.preferred_url_scheme == "https",
         PREFERRED_URL_SCHEME=settings.preferred_url_scheme,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
     )
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
-    authenticator = Authenticator(settings, store or TokenStore(settings.service_database_url))
+    authenticator = Authenticator(settings, store or TokenStore(settings.service_database_url, settings.token_max_days))
     app.extensions["mlservice_auth"] = authenticator
     FlaskAuth(app, settings, authenticator)
     return authenticator

@@ -3,26 +3,36 @@
 Knows nothing of HTTP: the REST and gRPC adapters (``flask_adapter``, ``grpc_adapter``) and the
 ``Authenticator`` use it. Tokens live in the service's own database (SQLAlchemy: PostgreSQL in
 deployment, SQLite in the embedded default); only their SHA-256 hashes are stored.
+
+Lifetimes: every token expires. A token created by a caller who authenticated with a token records
+that token as its parent: it never outlives it, and it stops working as soon as any ancestor is
+revoked or expired (chains are at most ``MAX_TOKEN_CHAIN`` long). Browser sessions are in ``sessions``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from mlservice.database import aware, create_engine, create_tables, iso, utc_now
+from mlservice.errors import InvalidInput
 from mlservice.identity.principal import SERVICE_NAME_PATTERN, Principal
+from mlservice.identity.sessions import SessionStore
+from mlservice.identity.tables import api_tokens, handoff_codes, metadata
 from mlservice.settings import Settings
 
+__all__ = ["TokenStore", "api_tokens", "handoff_codes", "metadata"]
+
 HANDOFF_TTL = timedelta(minutes=2)
-HANDOFF_TOKEN_TTL = timedelta(hours=12)
+MAX_TOKEN_CHAIN = 4  # a session's token, a token made with it, ... at most this many links
 TOKEN_PREFIX = "mls_"  # noqa: S105  # a visible prefix so leaked tokens are recognisable, not a secret
 
 
@@ -30,66 +40,86 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-metadata = sa.MetaData()
-api_tokens = sa.Table(
-    "api_tokens",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("owner", sa.String(120), nullable=False, index=True),  # a principal id: github:<id>, service:<name>
-    sa.Column("owner_login", sa.String(100), nullable=True),  # shown only
-    sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-)
-handoff_codes = sa.Table(
-    "handoff_codes",
-    metadata,
-    sa.Column("code_hash", sa.String(64), primary_key=True),
-    sa.Column("login", sa.String(100), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("github_id", sa.BigInteger, nullable=True),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-)
+def binding_of(nonce: str) -> str:
+    """What a hand-off code is bound to: the SHA-256 (hex) of the nonce the dashboard session keeps."""
+    return _hash(nonce)
 
 
 class TokenStore:
-    """Personal API tokens and one-time hand-off codes, hashed, in SQLAlchemy (SQLite or PostgreSQL)."""
+    """Personal API tokens, one-time hand-off codes and browser sessions, hashed, in SQLite or PostgreSQL."""
 
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, token_max_days: int = 365):
         self.engine = create_engine(database_url)
         create_tables(self.engine, metadata)
+        self.sessions = SessionStore(self.engine)
+        # tokens stored by releases that allowed "never expires" end this long after their creation
+        self.legacy_lifetime = timedelta(days=token_max_days)
 
-    def create(self, owner: Principal, name: str, expires_days: float | None) -> tuple[dict, str]:
-        """A new token that acts as owner; returns (its record, the secret shown once)."""
+    # --- tokens ------------------------------------------------------------------------------
+
+    def create(
+        self, owner: Principal, name: str, lifetime: timedelta, parent_id: str | None = None
+    ) -> tuple[dict, str]:
+        """A new token that acts as owner for lifetime (less if its parent ends sooner); returns (record, secret).
+
+        Raises:
+            InvalidInput: the parent token is no longer valid, or the chain of tokens would be too long.
+        """
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = utc_now()
+        expires_at = now + lifetime
+        if parent_id is not None:
+            with self.engine.connect() as conn:
+                chain = self._chain(conn, parent_id)
+            if not self._chain_valid(chain, now):
+                raise InvalidInput("The token you are using is no longer valid; sign in again")
+            if len(chain) >= MAX_TOKEN_CHAIN:
+                raise InvalidInput(
+                    f"A token made with a token made with a token... may be at most {MAX_TOKEN_CHAIN} deep; "
+                    "create this one while signed in"
+                )
+            expires_at = min(expires_at, self._expiry(chain[0]))
         record = {
-            "id": uuid.uuid4().hex,
-            "owner": owner.id,
-            "owner_login": owner.login,
-            "name": name,
-            "token_hash": _hash(secret),
-            "created_at": now,
-            "expires_at": now + timedelta(days=expires_days) if expires_days else None,
-            "revoked_at": None,
-        }
+            "id": uuid.uuid4().hex, "owner": owner.id, "owner_login": owner.login, "name": name,
+            "token_hash": _hash(secret), "created_at": now, "expires_at": expires_at, "revoked_at": None,
+            "parent_id": parent_id,
+        }  # fmt: skip
         with self.engine.begin() as conn:
             conn.execute(api_tokens.insert().values(**record))
         return self._public(record), secret
 
-    @staticmethod
-    def _public(row) -> dict:
+    def _public(self, row) -> dict:
         row = dict(row)
         return {
             "id": row["id"],
             "name": row["name"],
             "owner": row["owner"],
             "created_at": iso(row["created_at"]),
-            "expires_at": iso(row["expires_at"]),
+            "expires_at": iso(self._expiry(row)),
             "revoked": row["revoked_at"] is not None,
         }
+
+    def _expiry(self, row) -> datetime:
+        return aware(row["expires_at"]) or aware(row["created_at"]) + self.legacy_lifetime
+
+    @staticmethod
+    def _chain(conn, token_id: str) -> list:
+        """The token and its ancestors (nearest first), at most MAX_TOKEN_CHAIN + 1 of them."""
+        chain = []
+        next_id: str | None = token_id
+        while next_id is not None and len(chain) <= MAX_TOKEN_CHAIN:
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == next_id)).mappings().first()
+            if row is None:
+                return []
+            chain.append(row)
+            next_id = row["parent_id"]
+        return chain
+
+    def _chain_valid(self, chain: list, now: datetime) -> bool:
+        """Every link known, unrevoked and unexpired, and the chain not longer than allowed."""
+        if not chain or len(chain) > MAX_TOKEN_CHAIN:
+            return False
+        return all(row["revoked_at"] is None and self._expiry(row) > now for row in chain)
 
     def list(self, owner: Principal) -> list[dict]:
         """The owner's tokens, newest first (never the secrets)."""
@@ -100,28 +130,60 @@ class TokenStore:
             return [self._public(row) for row in rows]
 
     def revoke(self, owner: Principal, token_id: str) -> bool:
-        """Revoke one of owner's tokens; False when there is no such token of theirs."""
+        """Revoke one of owner's tokens and every token made with it; False when there is no such token of theirs."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 api_tokens.update()
                 .where(api_tokens.c.id == token_id, api_tokens.c.owner == owner.id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=utc_now())
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            parents = [token_id]
+            for _ in range(MAX_TOKEN_CHAIN):  # descendants too, so listings say what verification does
+                children = (
+                    conn.execute(
+                        sa.select(api_tokens.c.id).where(
+                            api_tokens.c.parent_id.in_(parents), api_tokens.c.revoked_at.is_(None)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not children:
+                    break
+                conn.execute(api_tokens.update().where(api_tokens.c.id.in_(children)).values(revoked_at=utc_now()))
+                parents = children
+        return True
+
+    def revoke_all(self, principal_id: str) -> int:
+        """Revoke every token and session of a principal (no longer allowed); how many tokens were active."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.owner == principal_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=utc_now())
+            )
+        self.sessions.revoke_all(principal_id)
+        return result.rowcount
 
     def verify(self, secret: str) -> Principal | None:
-        """The principal of a valid (known, unexpired, unrevoked) personal token."""
+        """The principal of a valid personal token: known, unexpired, unrevoked, and so is every ancestor."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == _hash(secret))).mappings().first()
-        if row is None or row["revoked_at"] is not None:
+            if row is None:
+                return None
+            ancestors = self._chain(conn, row["parent_id"]) if row["parent_id"] else []
+        if row["parent_id"] and not ancestors:  # its parent is gone
             return None
-        expires_at = aware(row["expires_at"])
-        if expires_at is not None and expires_at <= utc_now():
+        if not self._chain_valid([row, *ancestors], utc_now()):
             return None
         return Principal.from_id(row["owner"], row["owner_login"], via="token", token_id=row["id"])
 
-    def create_handoff(self, user: dict) -> str:
-        """A one-time code for the dashboard to exchange for a token for user."""
+    # --- dashboard sign-in hand-off ----------------------------------------------------------
+
+    def create_handoff(self, user: dict, binding: str) -> str:
+        """A one-time code for the dashboard session whose nonce hashes to binding, to exchange for a token for user."""
         code = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(
@@ -131,27 +193,32 @@ class TokenStore:
                     name=user.get("name") or "",
                     github_id=user.get("id"),
                     expires_at=utc_now() + HANDOFF_TTL,
+                    binding=binding,
                 )
             )
         return code
 
-    def redeem_handoff(self, code: str) -> dict | None:
-        """Exchange a one-time code (once, before it expires) for a new short-lived token."""
+    def redeem_handoff(self, code: str, nonce: str, lifetime: timedelta) -> dict | None:
+        """Exchange a one-time code for a new token valid for lifetime: once, before it expires, and only with
+        the nonce of the dashboard session that started the sign-in (a wrong nonce does not use the code up).
+
+        The code is deleted by one ``DELETE ... WHERE code_hash = ?``: of any number of concurrent
+        redemptions, only the one whose delete removed the row gets a token.
+        """
+        code_hash = _hash(code)
         with self.engine.begin() as conn:
             row = (
-                conn.execute(sa.select(handoff_codes).where(handoff_codes.c.code_hash == _hash(code)))
-                .mappings()
-                .first()
+                conn.execute(sa.select(handoff_codes).where(handoff_codes.c.code_hash == code_hash)).mappings().first()
             )
-            if row is None:
+            if row is None or not row["binding"] or not hmac.compare_digest(row["binding"], binding_of(nonce)):
                 return None
-            conn.execute(handoff_codes.delete().where(handoff_codes.c.code_hash == row["code_hash"]))
-        if aware(row["expires_at"]) <= utc_now():
+            deleted = conn.execute(handoff_codes.delete().where(handoff_codes.c.code_hash == code_hash)).rowcount
+        if deleted != 1 or aware(row["expires_at"]) <= utc_now():
             return None
-        days = HANDOFF_TOKEN_TTL.total_seconds() / 86400
         user = Principal.github(row["github_id"], row["login"], row["name"])
-        record, secret = self.create(user, "dashboard sign-in", expires_days=days)
-        return {"token": secret, "login": row["login"], "name": row["name"], "expires_at": record["expires_at"]}
+        record, secret = self.create(user, "dashboard sign-in", lifetime)
+        return {"token": secret, "id": record["id"], "login": row["login"], "name": row["name"],
+                "expires_at": record["expires_at"]}  # fmt: skip
 
 
 # --- secrets of the embedded default and static service tokens -------------------------------------

@@ -44,10 +44,11 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
 
     def __init__(
         self, execute: Execute, store: JobStore, *, workers: int = 1, heartbeat_seconds: float = 5.0,
-        stale_seconds: float = 30.0,
+        stale_seconds: float = 30.0, max_jobs_per_owner: int | None = None,
     ):  # fmt: skip
         self.execute = execute
         self.store = store
+        self.max_jobs_per_owner = max_jobs_per_owner
         self.stale_seconds = stale_seconds
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.workers = workers
@@ -69,6 +70,7 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
             workers=settings.job_workers,
             heartbeat_seconds=settings.job_heartbeat_seconds,
             stale_seconds=settings.job_stale_seconds,
+            max_jobs_per_owner=settings.max_jobs_per_principal,
         )
 
     def start(self) -> JobRunner:
@@ -140,9 +142,16 @@ class JobRunner:  # pylint: disable=too-many-instance-attributes
                 logger.warning("Job heartbeat failed (will retry): %s", type(exc).__name__)
 
     def submit(self, request: TrainingRequest, owner: Principal | None = None) -> dict:
-        """Queue a (re)training the caller has already checked; returns the job (status ``queued``)."""
+        """Queue a (re)training the caller has already checked; returns the job (status ``queued``).
+
+        Raises:
+            TooManyJobs: the owner already has ``max_jobs_per_owner`` queued or running jobs.
+        """
         owner_id, login = (owner.id, owner.login) if owner is not None else (None, None)
-        job = self.store.create(request.kind, request.model_id, owner_id, request.to_json(), owner_login=login)
+        job = self.store.create(
+            request.kind, request.model_id, owner_id, request.to_json(), owner_login=login,
+            max_active=self.max_jobs_per_owner,
+        )  # fmt: skip
         self.start()
         if self._executor is not None:
             self._dispatch(job["id"])

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mlservice.database import aware, create_engine, create_tables, iso, utc_now
-from mlservice.errors import NotFound
+from mlservice.errors import NotFound, TooManyJobs
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
@@ -62,8 +62,13 @@ class JobStore:
         owner: str | None,
         request: dict[str, Any],
         owner_login: str | None = None,
+        max_active: int | None = None,
     ) -> dict:
-        """A new queued job."""
+        """A new queued job.
+
+        Raises:
+            TooManyJobs: owner already has max_active queued or running jobs.
+        """
         row = {
             "id": uuid.uuid4().hex,
             "kind": kind,
@@ -78,6 +83,16 @@ class JobStore:
             "created_at": utc_now(),
         }
         with self.engine.begin() as conn:
+            if owner is not None and max_active is not None:
+                active = conn.execute(
+                    sa.select(sa.func.count()).select_from(jobs)
+                    .where(jobs.c.owner == owner, jobs.c.status.in_((QUEUED, RUNNING)))
+                ).scalar()  # fmt: skip
+                if active >= max_active:
+                    raise TooManyJobs(
+                        f"You have {active} training jobs queued or running; one caller may have at most "
+                        f"{max_active} (MLSERVICE_MAX_JOBS_PER_PRINCIPAL): wait for one to finish or cancel one"
+                    )
             conn.execute(jobs.insert().values(**row))
         return self.get(row["id"])
 

@@ -23,11 +23,13 @@ from mlservice.rest.auth_routes import auth
 from mlservice.rest.dataset_routes import datasets
 from mlservice.rest.errors import COMMON_RESPONSES, install_error_handlers
 from mlservice.rest.job_routes import jobs
+from mlservice.rest.json_body import BoundedJSONProvider
 from mlservice.rest.model_routes import metrics, models
 from mlservice.rest.permission_routes import permissions
 from mlservice.rest.schemas import ERROR
 from mlservice.rest.service_routes import catalogue, health
 from mlservice.settings import Settings
+from mlservice.weak_secrets import refuse_weak_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,9 @@ def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
         service: the core facade; default ``models.ModelService(settings)``, built on first use.
     """
     settings = settings or Settings()
+    refuse_weak_secrets(settings)
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes, ERROR_404_HELP=False, RESTX_MASK_SWAGGER=False,
         PROPAGATE_EXCEPTIONS=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, request
 from flask_restx import Model, Namespace, Resource, fields
 
@@ -17,7 +19,11 @@ TOKEN_REQUEST = Model(
     "TokenRequest",
     {
         "name": fields.String(required=True, min_length=1, max_length=100, example="ci"),
-        "expires_in_days": fields.Integer(min=1, description="Default: never; at most MLSERVICE_TOKEN_MAX_DAYS"),
+        "expires_in_days": fields.Integer(
+            min=1,
+            description="Default MLSERVICE_TOKEN_DEFAULT_DAYS, at most MLSERVICE_TOKEN_MAX_DAYS; a token created "
+            "with a token never outlives it",
+        ),
     },
 )
 TOKEN_RECORD = Model(
@@ -27,12 +33,21 @@ TOKEN_RECORD = Model(
         "name": fields.String,
         "owner": fields.String,
         "created_at": fields.String,
-        "expires_at": NullableString(description="null: never expires"),
+        "expires_at": NullableString(description="When it stops working (every token expires)"),
         "revoked": fields.Boolean,
         "token": fields.String(description="The secret; shown only in the response that creates it"),
     },
 )
-HANDOFF_REQUEST = Model("HandoffRequest", {"code": fields.String(required=True, min_length=1)})
+HANDOFF_REQUEST = Model(
+    "HandoffRequest",
+    {
+        "code": fields.String(required=True, min_length=1, max_length=200),
+        "nonce": fields.String(
+            required=True, min_length=1, max_length=200,
+            description="The dashboard session's secret whose SHA-256 was sent to /login as binding",
+        ),
+    },
+)  # fmt: skip
 schemas.add_models(auth, TOKEN_REQUEST, TOKEN_RECORD, HANDOFF_REQUEST)
 
 
@@ -67,11 +82,12 @@ class Tokens(Resource):
     @auth.response(201, "Created; the secret is in 'token' and is shown only now", TOKEN_RECORD)
     def post(self):
         """Create an API token (name, optional expiry in days); the secret is shown once."""
-        body = request.get_json()
-        days, limit = body.get("expires_in_days"), authenticator().settings.token_max_days
-        if days is not None and days > limit:
-            raise InvalidInput(f"expires_in_days is {days}; tokens live at most {limit} days here")
-        record, secret = authenticator().store.create(caller(), body["name"], days)
+        body, settings, principal = request.get_json(), authenticator().settings, caller()
+        days = body.get("expires_in_days") or min(settings.token_default_days, settings.token_max_days)
+        if days > settings.token_max_days:
+            raise InvalidInput(f"expires_in_days is {days}; tokens live at most {settings.token_max_days} days here")
+        parent = principal.token_id if principal.via == "token" else None  # bounded by and revoked with it
+        record, secret = authenticator().store.create(principal, body["name"], timedelta(days=days), parent)
         return {**record, "token": secret}, 201
 
 
@@ -96,8 +112,11 @@ class Handoff(Resource):
     @auth.response(200, "A short-lived token for the signed-in user")
     @auth.response(400, "Unknown, used or expired code", ERROR)
     def post(self):
-        """Exchange the one-time code from /login?next=... for a short-lived API token."""
-        result = authenticator().store.redeem_handoff(request.get_json()["code"])
+        """Exchange the one-time code from /login?next=...&binding=... (with its nonce) for a short-lived API token."""
+        body = request.get_json()
+        lifetime = timedelta(hours=authenticator().settings.session_hours)
+        result = authenticator().store.redeem_handoff(body["code"], body["nonce"], lifetime)
         if result is None:
-            return {"message": "Unknown, already used or expired sign-in code; sign in again"}, 400
+            return {"message": "Unknown, already used or expired sign-in code, or one this dashboard session did not "
+                    "start; sign in again"}, 400  # fmt: skip
         return result

@@ -15,7 +15,9 @@ from mlservice.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    PredictionLimitExceeded,
     ServiceError,
+    TooManyJobs,
     TrainingLimitExceeded,
     Unauthenticated,
     Unavailable,
@@ -32,6 +34,8 @@ HTTP_STATUS: list[tuple[type[ServiceError], int]] = [
     # a training cancelled while the caller waited (over REST only a job is cancelled, so it is not seen)
     (Cancelled, HTTPStatus.CONFLICT),
     (TrainingLimitExceeded, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (PredictionLimitExceeded, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (TooManyJobs, HTTPStatus.TOO_MANY_REQUESTS),
     (Unavailable, HTTPStatus.SERVICE_UNAVAILABLE),
 ]
 
@@ -40,7 +44,7 @@ COMMON_RESPONSES = {
     "400": "Invalid input: the message names the problem",
     "401": "Authentication required: sign in or send 'Authorization: Bearer <token>'",
     "403": "Permission denied: the caller may see the object but not do this to it",
-    "413": "Request too large (body, rows or features over the configured limits)",
+    "413": "Request too large (body, rows, features or prediction values over the configured limits)",
     "503": "MLflow or the artifact/dataset store is unavailable; try again",
 }
 

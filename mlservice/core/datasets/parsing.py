@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from mlservice.core.inputs import check_name_lengths
-from mlservice.errors import InvalidInput, PayloadTooLarge
+from mlservice.errors import DatasetNotFound, InvalidInput, PayloadTooLarge
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -46,6 +46,21 @@ def md5_hex(data: bytes) -> str:
 def object_path(md5: str) -> str:
     """Where DVC 3 keeps the bytes with this md5, relative to the remote's root."""
     return f"files/md5/{md5[:2]}/{md5[2:]}"
+
+
+def trusted_record(record: Any, relative: str) -> Record | None:
+    """A stored metadata record, only if it agrees with where it lies (``.../<name>/<md5>.json``).
+
+    Its name and md5 must be those of its path, and the paths it carries are replaced by the ones the
+    md5 gives: a planted record (``"path": "../../.."``) can never point reads or deletes elsewhere.
+    """
+    name, _, file = relative.rpartition("/")
+    name, md5 = name.rpartition("/")[2], file.removesuffix(".json")
+    if not (isinstance(record, dict) and MD5_PATTERN.match(md5) and NAME_PATTERN.match(name)):
+        return None
+    if record.get("md5") != md5 or record.get("name") != name:
+        return None
+    return {**record, "version": md5, "path": object_path(md5)}
 
 
 def parse_csv(
@@ -153,3 +168,18 @@ def dvc_file_text(record: Record, path: str | None = None) -> str:
     """The text of a ``.dvc`` file that makes DVC fetch this version (``dvc pull``) to path (default name.csv)."""
     out = {"md5": record["md5"], "size": record["size"], "hash": "md5", "path": path or f"{record['name']}.csv"}
     return yaml.safe_dump({"outs": [out]}, sort_keys=False)
+
+
+def newest_first(records: Records) -> Records:
+    """Records sorted newest first (ties by md5)."""
+    return sorted(records, key=lambda record: (record["created_at"], record["md5"]), reverse=True)
+
+
+def match_prefix(name: str, prefix: str, records: Records) -> Record:
+    """The one record whose md5 starts with prefix (DatasetNotFound if none, InvalidInput if several)."""
+    matches = [record for record in records if record["md5"].startswith(prefix)]
+    if not matches:
+        raise DatasetNotFound(f"dataset {name!r} has no version {prefix}")
+    if len(matches) > 1:
+        raise InvalidInput(f"version {prefix} of dataset {name!r} is ambiguous: give more digits")
+    return matches[0]

@@ -8,6 +8,7 @@ same root sees the same datasets.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import posixpath
@@ -32,10 +33,13 @@ from mlservice.core.datasets.parsing import (
     Record,
     Records,
     column_types,
+    match_prefix,
     md5_hex,
+    newest_first,
     object_path,
     parse_csv,
     parse_ref,
+    trusted_record,
     validate_name,
 )
 from mlservice.core.datasets.repo import repo_datasets
@@ -173,7 +177,19 @@ class DatasetStore:
         if not relatives:
             return []
         contents = self.fs.cat([self._path(relative) for relative in relatives], on_error="omit")
-        return [json.loads(content) for content in contents.values()]
+        start = len(self._path(""))
+        return [record for path, content in contents.items() if (record := self._trusted(content, path[start:]))]
+
+    def _trusted(self, content: bytes, relative: str) -> Record | None:
+        """A stored record checked against its own path (see ``trusted_record``); None (logged) if it is not."""
+        try:
+            record = trusted_record(json.loads(content), relative)
+        except ValueError:
+            record = None
+        if record is None:
+            logger.warning("ignoring dataset record %s: it does not match its path", relative)
+            return None
+        return {**record, "uri": self.uri(record["path"])}
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -232,7 +248,7 @@ class DatasetStore:
             by_name.setdefault(record["name"], []).append(record)
         return [
             {"name": name, "latest": versions[0]["version"], "versions": versions}
-            for name, versions in sorted((name, _newest_first(versions)) for name, versions in by_name.items())
+            for name, versions in sorted((name, newest_first(versions)) for name, versions in by_name.items())
         ]
 
     def versions(self, name: str) -> Records:
@@ -242,7 +258,7 @@ class DatasetStore:
             records = self._read_records(self._record_paths(name))
         if not records:
             raise DatasetNotFound(f"dataset {name!r} not found")
-        return _newest_first(records)
+        return newest_first(records)
 
     def resolve(self, ref: str, version: str | None = None) -> Record:
         """The record of ``"name"`` (newest version) or ``"name@version"`` (full md5 or a unique prefix).
@@ -263,14 +279,17 @@ class DatasetStore:
         if not VERSION_PREFIX_PATTERN.match(version):
             raise InvalidInput(f"invalid dataset version {version!r}: expected an md5 (32 hex digits) or 6+ of them")
         if MD5_PATTERN.match(version):
+            relative = f"{METADATA_PREFIX}/{name}/{version}.json"
             with self._storage_errors():
                 try:
-                    return json.loads(self._read(f"{METADATA_PREFIX}/{name}/{version}.json"))
+                    record = self._trusted(self._read(relative), relative)
                 except FileNotFoundError:
-                    pass
+                    record = None
+            if record is not None:
+                return record
             self.versions(name)  # raises when the dataset itself is unknown
             raise DatasetNotFound(f"dataset {name!r} has no version {version}")
-        return _match_prefix(name, version, self.versions(name))
+        return match_prefix(name, version, self.versions(name))
 
     def get(self, name: str, version: str | None = None) -> Record:
         """One version (newest when version is None): its record plus ``"schema"`` and ``"preview"``.
@@ -280,12 +299,7 @@ class DatasetStore:
             20 rows as ``[{column: value}]`` (missing values as None).
         """
         record = self.resolve(name, version)
-        with self._storage_errors():
-            try:
-                with self.fs.open(self._path(record["path"]), "rb") as stream:
-                    head = pd.read_csv(stream, nrows=PREVIEW_ROWS)
-            except FileNotFoundError as exc:
-                raise _missing_data(record) from exc
+        head = pd.read_csv(io.BytesIO(self._verified_bytes(object_path(record["md5"]), record)), nrows=PREVIEW_ROWS)
         return {
             **record,
             "schema": {column["name"]: column["dtype"] for column in record["columns"]},
@@ -300,9 +314,10 @@ class DatasetStore:
             Unavailable: the store cannot be reached, or the stored bytes are missing or corrupt.
         """
         record = self.resolve(name, version)
-        return self._load_verified(record["path"], record)
+        return parse_csv(self._verified_bytes(object_path(record["md5"]), record))
 
-    def _load_verified(self, relative: str, record: Record) -> pd.DataFrame:
+    def _verified_bytes(self, relative: str, record: Record) -> bytes:
+        """The bytes at relative, checked against the record's md5 (Unavailable when missing or corrupt)."""
         with self._storage_errors():
             try:
                 data = self._read(relative)
@@ -310,7 +325,7 @@ class DatasetStore:
                 raise _missing_data(record) from exc
         if md5_hex(data) != record["md5"]:
             raise Unavailable(f"the stored data of dataset {record['name']!r} is corrupt (md5 mismatch)")
-        return parse_csv(data)
+        return data
 
     def delete(self, name: str, version: str, in_use: Callable[[str, str], Iterable[str]]) -> Record:
         """Delete one version unless a model was trained on it; return the deleted record.
@@ -335,8 +350,8 @@ class DatasetStore:
         with self._lock:
             with self._storage_errors():
                 self.fs.rm_file(self._path(f"{METADATA_PREFIX}/{name}/{record['md5']}.json"))
-                if not self._digest_referenced(record["md5"]):
-                    self.fs.rm_file(self._path(record["path"]))
+                if not self._digest_referenced(record["md5"]) and self._exists(object_path(record["md5"])):
+                    self.fs.rm_file(self._path(object_path(record["md5"])))
         logger.info("deleted dataset %s version %s", name, record["md5"])
         return record
 
@@ -367,23 +382,10 @@ class DatasetStore:
             frame = parse_csv(local_file.read_bytes())
             uri = str(local_file.resolve())
         else:
-            frame = self._load_verified(object_path(entry["md5"]), entry)
+            frame = parse_csv(self._verified_bytes(object_path(entry["md5"]), entry))
             uri = self.uri(object_path(entry["md5"]))
         record = {**entry, "version": entry["md5"], "rows": len(frame), "columns": column_types(frame), "uri": uri}
         return frame, record
-
-
-def _newest_first(records: Records) -> Records:
-    return sorted(records, key=lambda record: (record["created_at"], record["md5"]), reverse=True)
-
-
-def _match_prefix(name: str, prefix: str, records: Records) -> Record:
-    matches = [record for record in records if record["md5"].startswith(prefix)]
-    if not matches:
-        raise DatasetNotFound(f"dataset {name!r} has no version {prefix}")
-    if len(matches) > 1:
-        raise InvalidInput(f"version {prefix} of dataset {name!r} is ambiguous: give more digits")
-    return matches[0]
 
 
 def _missing_data(record: Record) -> Unavailable:
