@@ -84,6 +84,7 @@ configMapGenerator:
       - DASHBOARD_URL=http://$node_ip:$DASHBOARD_NODE_PORT
       - MLFLOW_UI_URL=http://localhost:$(setting MLSERVICE_MLFLOW_PUBLISHED_PORT 5002)
       - MINIO_CONSOLE_URL=http://localhost:$(setting MLSERVICE_MINIO_CONSOLE_PUBLISHED_PORT 9001)
+      - MLSERVICE_ADMINS=$(env_value MLSERVICE_ADMINS)
     options:
       disableNameSuffixHash: true
 YAML

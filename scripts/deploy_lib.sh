@@ -35,7 +35,7 @@ require_kubernetes_tools() {
 kube() { kubectl --context "$KUBE_CONTEXT" "$@"; }
 mk() { minikube -p "$KUBE_CONTEXT" "$@"; }
 
-random_hex() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+random_hex() { od -An -N"${1:-32}" -tx1 /dev/urandom | tr -d " \n"; }
 
 # set_env KEY VALUE: make the last KEY= line of .env say VALUE (appended when KEY is absent).
 set_env() {
@@ -51,36 +51,76 @@ set_env() {
   rm -f "$tmp"
 }
 
+# placeholder_value VALUE: whether VALUE is a well-known example secret (the app refuses them too).
+placeholder_value() {
+  case "$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" in
+    change-me* | changeme* | change_me* | replace-me* | your-* | changeit | secret | password | minioadmin) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
 # ensure_env_file: .env from .env.example when missing; then, in a new or an existing .env (e.g. one
-# made by `cp .env.example .env`), fill an empty SECRET_KEY and DASHBOARD_API_TOKEN with random values
-# and make sure MLSERVICE_API_TOKENS holds the dashboard's token. Values already set are kept.
+# made by `cp .env.example .env`), generate every secret left empty: SECRET_KEY, the PostgreSQL and
+# MinIO passwords (the S3 keys follow MinIO's root account), and an administrator's REST/gRPC token
+# (`admin=` in MLSERVICE_API_TOKENS, `service:admin` in MLSERVICE_ADMINS). Values already set are
+# kept; a placeholder ("change-me", "minioadmin") stops the script: the services would refuse it.
 ensure_env_file() {
-  local filled=() dashboard_token tokens
+  local filled=() key value tokens admins minio_user
   if [ ! -f .env ]; then
     cp .env.example .env
     chmod 600 .env
-    note "created .env from .env.example (change the passwords before sharing the stack)"
+    note "created .env from .env.example"
   fi
+  for key in SECRET_KEY POSTGRES_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+    value="$(env_value "$key")"
+    if [ -n "$value" ] && placeholder_value "$value"; then
+      die "$key in .env is the example value '$value', which anyone can read: empty it to have one generated (the bundled PostgreSQL and MinIO keep the credentials they were first started with: './stop_all.sh --purge' first, which deletes their data) or set your own."
+    fi
+  done
   if [ -z "$(env_value SECRET_KEY)" ]; then
     set_env SECRET_KEY "$(random_hex)"
     filled+=(SECRET_KEY)
   fi
-  dashboard_token="$(env_value DASHBOARD_API_TOKEN)"
-  if [ -z "$dashboard_token" ]; then
-    dashboard_token="mls_$(random_hex)"
-    set_env DASHBOARD_API_TOKEN "$dashboard_token"
-    filled+=(DASHBOARD_API_TOKEN)
+  if [ -z "$(env_value POSTGRES_PASSWORD)" ]; then
+    set_env POSTGRES_PASSWORD "$(random_hex 16)"
+    filled+=(POSTGRES_PASSWORD)
+  fi
+  minio_user="$(env_value MINIO_ROOT_USER)"
+  if [ -z "$minio_user" ]; then
+    minio_user=mlservice
+    set_env MINIO_ROOT_USER "$minio_user"
+    filled+=(MINIO_ROOT_USER)
+  fi
+  if [ -z "$(env_value MINIO_ROOT_PASSWORD)" ]; then
+    set_env MINIO_ROOT_PASSWORD "$(random_hex 16)"
+    filled+=(MINIO_ROOT_PASSWORD)
+  fi
+  if [ -z "$(env_value AWS_ACCESS_KEY_ID)" ]; then
+    set_env AWS_ACCESS_KEY_ID "$minio_user"
+    filled+=(AWS_ACCESS_KEY_ID)
+  fi
+  if [ -z "$(env_value AWS_SECRET_ACCESS_KEY)" ]; then
+    set_env AWS_SECRET_ACCESS_KEY "$(env_value MINIO_ROOT_PASSWORD)"
+    filled+=(AWS_SECRET_ACCESS_KEY)
   fi
   tokens="$(env_value MLSERVICE_API_TOKENS)"
-  case ",${tokens}," in
-    *",${dashboard_token},"* | *"=${dashboard_token},"*) ;;
+  case ",${tokens// /}," in
+    *",admin="*) ;;
     *)
-      set_env MLSERVICE_API_TOKENS "${tokens:+${tokens},}dashboard=${dashboard_token}"
+      set_env MLSERVICE_API_TOKENS "${tokens:+${tokens},}admin=mls_$(random_hex)"
       filled+=(MLSERVICE_API_TOKENS)
       ;;
   esac
+  admins="$(env_value MLSERVICE_ADMINS)"
+  case ",${admins// /}," in
+    *",service:admin,"*) ;;
+    *)
+      set_env MLSERVICE_ADMINS "${admins:+${admins},}service:admin"
+      filled+=(MLSERVICE_ADMINS)
+      ;;
+  esac
   if [ ${#filled[@]} -gt 0 ]; then
-    note "filled ${filled[*]} in .env with random values"
+    note "generated ${filled[*]} in .env"
   fi
 }
 

@@ -55,14 +55,13 @@ LEFT_AT_DEFAULT_IN_APPS = {
     # The checkout whose data/*.dvc files are listed: the image's own /app is right.
     "MLSERVICE_REPO_ROOT",
 }
-# Values allowed for credentials in committed files: obviously local-only placeholders.
-PLACEHOLDERS = {"", "change-me", "change-me-local-only", "minioadmin"}
-CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKENS?$|_KEY|DATABASE_URL")
+# Credentials in committed files are empty: an example value is public (and the services refuse one).
+CREDENTIAL_NAME = re.compile(r"PASSWORD|SECRET|TOKENS?$|_KEY|_KEY_ID|DATABASE_URL|ROOT_USER")
 
 
 def is_placeholder(value: str) -> bool:
-    """An empty or placeholder credential, or a connection URL whose password is a placeholder."""
-    return value in PLACEHOLDERS or ":change-me@" in value
+    """An empty credential (the run scripts generate it, the operator sets it)."""
+    return value == ""
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -422,17 +421,17 @@ def test_k8s_node_ports_are_pinned(service: str, node_port: int) -> None:
 # --- no secrets, no moving tags -----------------------------------------------------------------
 
 
-def test_env_example_holds_only_local_placeholders() -> None:
+def test_env_example_holds_no_credential_values() -> None:
     leaked = {
         key: value for key, value in env_example().items() if CREDENTIAL_NAME.search(key) and not is_placeholder(value)
     }
-    assert not leaked, f".env.example has non-placeholder credentials: {sorted(leaked)}"
+    assert not leaked, f".env.example has credential values: {sorted(leaked)}"
 
 
 @pytest.mark.integration  # runs an external program (a checker, kubectl, a script)
 def test_k8s_secret_is_a_template() -> None:
     secret = k8s_kind("Secret")["mlservice-secrets"]
-    assert "data" not in secret, "use stringData placeholders; base64 data hides what is committed"
+    assert "data" not in secret, "use stringData with empty values; base64 data hides what is committed"
     assert all(is_placeholder(value) for value in secret["stringData"].values())
 
 
@@ -629,12 +628,23 @@ def test_run_docker_mode_creates_env_waits_and_prints_urls(sandbox: Path) -> Non
         if "=" in line and not line.startswith("#")
     )
     example = env_example()
-    generated = {"SECRET_KEY", "MLSERVICE_API_TOKENS", "DASHBOARD_API_TOKEN"}
+    generated = {
+        "SECRET_KEY", "POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY", "MLSERVICE_API_TOKENS", "MLSERVICE_ADMINS",
+    }  # fmt: skip
     assert {k: v for k, v in created.items() if k not in generated} == {
         k: v for k, v in example.items() if k not in generated
     }
-    assert len(created["SECRET_KEY"]) == 64 and created["DASHBOARD_API_TOKEN"].startswith("mls_")
-    assert created["MLSERVICE_API_TOKENS"] == f"dashboard={created['DASHBOARD_API_TOKEN']}"
+    assert all(not example[key] for key in generated), "the example file carries no secret value"
+    assert len(created["SECRET_KEY"]) == 64 and len(created["POSTGRES_PASSWORD"]) == 32
+    assert created["AWS_ACCESS_KEY_ID"] == created["MINIO_ROOT_USER"] == "mlservice"
+    assert (
+        created["AWS_SECRET_ACCESS_KEY"] == created["MINIO_ROOT_PASSWORD"] and len(created["MINIO_ROOT_PASSWORD"]) == 32
+    )
+    name, _, admin_token = created["MLSERVICE_API_TOKENS"].partition("=")
+    assert name == "admin" and admin_token.startswith("mls_") and len(admin_token) == 68
+    assert created["MLSERVICE_ADMINS"] == "service:admin"
+    assert f"REST API token (admin): {admin_token}" in result.stdout
     assert "docker compose up -d --build" in (sandbox / "docker.log").read_text(encoding="utf-8")
     for url in ("http://localhost:8501", "http://localhost:5000/", "http://localhost:5002", "http://localhost:9001"):
         assert url in result.stdout

@@ -167,8 +167,9 @@ def test_k8s_secret_gets_every_key_from_env(k8s_run):
     assert values["MLSERVICE_DATABASE_URL"] == (
         "postgresql+psycopg2://mlflow:pg-pass-from-env@host.minikube.internal:5432/mlflow"
     )
-    assert values["DASHBOARD_API_TOKEN"].startswith("mls_")
-    assert f"dashboard={values['DASHBOARD_API_TOKEN']}" in values["MLSERVICE_API_TOKENS"]
+    assert values["MLSERVICE_API_TOKENS"].startswith("admin=mls_")  # generated, and the administrator's
+    config = applied_objects(sandbox)[("ConfigMap", "mlservice-config")]["data"]
+    assert config["MLSERVICE_ADMINS"] == "service:admin"
 
 
 def test_k8s_services_use_pinned_node_ports_and_the_dashboard_links_follow(k8s_run):
@@ -263,10 +264,12 @@ def test_docker_mode_fills_a_copied_env_and_prints_the_rest_token(sandbox):
     result = run_script(sandbox, "run_docker_mode.sh")
     assert result.returncode == 0, result.stderr
     env = read_env(sandbox / ".env")
-    token = env["DASHBOARD_API_TOKEN"]
-    assert token.startswith("mls_") and len(env["SECRET_KEY"]) == 64
-    assert env["MLSERVICE_API_TOKENS"] == f"dashboard={token}"
-    assert f"REST API token (dashboard): {token}" in result.stdout
+    token = env["MLSERVICE_API_TOKENS"].removeprefix("admin=")
+    assert token.startswith("mls_") and len(env["SECRET_KEY"]) == 64 and env["MLSERVICE_ADMINS"] == "service:admin"
+    for key in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"):
+        assert len(env[key]) == 32, key
+    assert "DASHBOARD_API_TOKEN" not in env  # the dashboard has no token of its own
+    assert f"REST API token (admin): {token}" in result.stdout
     assert "GRPC_AUTH_TOKEN is empty" in result.stdout
     # A second start changes nothing.
     before = (sandbox / ".env").read_text(encoding="utf-8")
@@ -274,17 +277,33 @@ def test_docker_mode_fills_a_copied_env_and_prints_the_rest_token(sandbox):
     assert (sandbox / ".env").read_text(encoding="utf-8") == before
 
 
-def test_docker_mode_keeps_existing_tokens_and_adds_the_dashboards(sandbox):
+def test_docker_mode_keeps_existing_tokens_and_adds_the_administrators(sandbox):
     _install_fakes(sandbox / "bin", "docker")
-    write_env(sandbox, MLSERVICE_API_TOKENS="ci=ci-token", SECRET_KEY="kept-secret", GRPC_AUTH_TOKEN="grpc-t")
+    write_env(sandbox, MLSERVICE_API_TOKENS="ci=ci-token", SECRET_KEY="kept-secret", GRPC_AUTH_TOKEN="grpc-t",
+              MLSERVICE_ADMINS="github:42")  # fmt: skip
     result = run_script(sandbox, "run_docker_mode.sh")
     assert result.returncode == 0, result.stderr
     env = read_env(sandbox / ".env")
     assert env["SECRET_KEY"] == "kept-secret"
-    assert env["MLSERVICE_API_TOKENS"] == f"ci=ci-token,dashboard={env['DASHBOARD_API_TOKEN']}"
+    ci, admin = env["MLSERVICE_API_TOKENS"].split(",")
+    assert ci == "ci=ci-token" and admin.startswith("admin=mls_")
+    assert env["MLSERVICE_ADMINS"] == "github:42,service:admin"
     assert "REST API token (ci): ci-token" in result.stdout
-    assert f"REST API token (dashboard): {env['DASHBOARD_API_TOKEN']}" in result.stdout
+    assert f"REST API token (admin): {admin.removeprefix('admin=')}" in result.stdout
     assert "gRPC token" in result.stdout and "grpc-t" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("POSTGRES_PASSWORD", "change-me-local-only"), ("MINIO_ROOT_PASSWORD", "minioadmin")]
+)
+def test_docker_mode_refuses_an_env_with_example_secrets(sandbox, key, value):
+    """An .env from an older example (minioadmin, change-me) stops the script before anything starts."""
+    _install_fakes(sandbox / "bin", "docker")
+    write_env(sandbox, **{key: value})
+    result = run_script(sandbox, "run_docker_mode.sh")
+    assert result.returncode != 0
+    assert f"{key} in .env is the example value" in result.stderr
+    assert not [call for call in calls(sandbox, "docker") if call["argv"][:2] == ["compose", "up"]]
 
 
 def test_docker_mode_prints_the_overridden_ports(sandbox):

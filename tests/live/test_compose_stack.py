@@ -199,13 +199,15 @@ def test_first_start_with_only_docker_on_the_path(stack):
     assert not any((Path(stack.env["PATH"]) / name).exists() for name in ("python", "python3", "dvc", "pip"))
     assert not (stack.checkout / ".env").exists() and not (stack.checkout / ".venv").exists()
     output = _start(stack)
-    token = re.search(r"REST API token \(dashboard\): (\S+)", output)
+    token = re.search(r"REST API token \(admin\): (\S+)", output)
     assert token, f"run_docker_mode.sh did not print the REST token:\n{output}"
     stack.token = token.group(1)
     env_file = stack.env_file()
-    assert env_file["DASHBOARD_API_TOKEN"] == stack.token
-    assert f"dashboard={stack.token}" in env_file["MLSERVICE_API_TOKENS"].split(",")
+    assert f"admin={stack.token}" in env_file["MLSERVICE_API_TOKENS"].split(",")
+    assert env_file["MLSERVICE_ADMINS"] == "service:admin" and "DASHBOARD_API_TOKEN" not in env_file
     assert len(env_file["SECRET_KEY"]) == 64
+    for key in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"):  # generated, not minioadmin
+        assert len(env_file[key]) == 32, key
     # The published ports it prints are the overridden ones, and the sample dataset went up from a container.
     assert f"http://localhost:{stack.ports['MLSERVICE_REST_PUBLISHED_PORT']}/" in output
     assert "dvc-push: the sample dataset" in output
@@ -260,11 +262,13 @@ def test_rest_acceptance_script_with_the_printed_token(stack):
 
 @pytest.mark.timeout(600)
 def test_grpc_acceptance_script(stack):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "grpc_client_test.py"), "--host", "127.0.0.1",
-         "--port", str(stack.ports["MLSERVICE_GRPC_PUBLISHED_PORT"])],
-        cwd=ROOT, capture_output=True, text=True, timeout=540, check=False,
-    )  # fmt: skip
+    command = [sys.executable, str(ROOT / "grpc_client_test.py"), "--host", "127.0.0.1",
+               "--port", str(stack.ports["MLSERVICE_GRPC_PUBLISHED_PORT"])]  # fmt: skip
+    anonymous = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False)
+    assert anonymous.returncode != 0 and "UNAUTHENTICATED" in anonymous.stdout + anonymous.stderr
+    result = subprocess.run(  # the REST token works over gRPC too: one identity
+        [*command, "--token", stack.token], cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: all gRPC steps passed" in result.stdout
 
