@@ -61,13 +61,14 @@ DESTRUCTIVE = {"delete", "delete_dataset"}  # when they are to succeed, on a fre
 
 
 def cases():
-    for default in ("READ", "NO_PERMISSIONS"):
-        for operation, outcomes in MATRIX.items():
-            for principal in PRINCIPALS:
-                expected = EVERYONE.get(principal) or outcomes[default][principal]
-                for protocol in ("rest", "grpc"):
-                    yield pytest.param(default, operation, principal, protocol, expected,
-                                       id=f"{default}-{operation}-{principal}-{protocol}")  # fmt: skip
+    for operation in MATRIX:
+        for principal in PRINCIPALS:
+            for protocol in ("rest", "grpc"):
+                yield pytest.param(operation, principal, protocol, id=f"{operation}-{principal}-{protocol}")
+
+
+def expected_outcome(default: str, operation: str, principal: str) -> str:
+    return EVERYONE.get(principal) or MATRIX[operation][default][principal]
 
 
 class Stack:
@@ -75,6 +76,7 @@ class Stack:
 
     def __init__(self, rest: FrontEnd, grpc_front: FrontEnd):
         self.rest, self.grpc = rest, grpc_front
+        self.default = ""
         self.model_id = ""
         self.job_id = ""
         self.dataset = ""
@@ -99,7 +101,7 @@ class Stack:
         return name, response.json()["version"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["READ", "NO_PERMISSIONS"])
 def stack(request, settings, log_dir):
     """REST and gRPC processes with the four tokens and this default permission; alice's model, job, dataset."""
     tokens = ",".join(f"{name}={token}" for name, token in TOKENS.items())
@@ -109,6 +111,7 @@ def stack(request, settings, log_dir):
     rest = FrontEnd("rest", rest_port, {**env, "MLSERVICE_REST_PORT": str(rest_port)}, log_dir).start_and_wait()
     grpc_front = FrontEnd("grpc", grpc_port, {**env, "MLSERVICE_GRPC_PORT": str(grpc_port)}, log_dir).start_and_wait()
     running = Stack(rest, grpc_front)
+    running.default = request.param
     try:
         running.model_id = running.train()
         alice = running.http("alice")
@@ -197,10 +200,10 @@ def grpc_call(stack: Stack, operation: str, principal: str, target: dict) -> str
         return grpc_outcome(calls[operation])
 
 
-@pytest.mark.parametrize(
-    ("stack", "operation", "principal", "protocol", "expected"), list(cases()), indirect=["stack"], scope="module"
-)
-def test_permission_matrix(stack, operation, principal, protocol, expected):
+@pytest.mark.parametrize(("operation", "principal", "protocol"), list(cases()))
+def test_permission_matrix(stack, operation, principal, protocol):
+    """Both servers are started once per default permission (the fixture's two params), not per case."""
+    expected = expected_outcome(stack.default, operation, principal)
     target = {"model": stack.model_id, "dataset": stack.dataset, "version": stack.dataset_version}
     if operation in DESTRUCTIVE and expected == OK:  # the shared objects must outlive this test
         target["model"] = stack.train()
