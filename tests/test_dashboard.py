@@ -782,7 +782,7 @@ def test_a_crafted_feature_name_stays_inside_the_page_text(signed_in, api, iris,
     model_id = f"dash-md-{uuid.uuid4().hex[:8]}"
     names = [CRAFTED, "a*b", "c[d]", "<e>"]
     api.train({"model_type": "logistic_regression", "model_id": model_id, "X": X, "y": y, "feature_names": names})
-    cleanup.append(model_id)
+    cleanup["models"].append(model_id)
     at = signed_in
     at.run()
     at.selectbox(key="detail_model").set_value(model_id).run()
