@@ -10,7 +10,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
 def test_short_mixed_load_loses_nothing(rest_server, grpc_server_process, s3_client):
-    target = Target(rest_server.url, grpc_server_process.url, AUTH_HEADERS)
+    # one caller over both protocols (the REST token as gRPC metadata): each may retrain and delete what
+    # the other trained, as the owner
+    target = Target(
+        rest_server.url, grpc_server_process.url, AUTH_HEADERS, (("authorization", AUTH_HEADERS["Authorization"]),)
+    )
     ledger = run_load(target, duration=12, clients=4, seed=7)
     try:
         assert not ledger.errors, ledger.errors[:5]

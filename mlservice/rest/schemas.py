@@ -121,9 +121,10 @@ MODEL_RECORD = Model(
         "classes": NullableList(AnyValue, description="Class labels (classifiers); null for regression"),
         "run_id": NullableString,
         "aliases": fields.Raw(description='Alias → version, e.g. {"current": 3, "challenger": 4}'),
-        "feature_schema": fields.Raw(
+        "feature_schema": NullableList(
+            fields.Raw,
             description="The current version's features: name, kind (numeric / categorical), categories or "
-            "the training median, nullable"
+            "the training median, nullable",
         ),
         "versions": fields.List(
             fields.Raw,
