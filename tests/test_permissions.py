@@ -134,8 +134,9 @@ def grpc_outcome(call) -> str:
     try:
         call()
     except grpc.RpcError as error:
+        code, details = error.code(), error.details()  # pylint: disable=no-member  # a grpc.Call at run time
         return {grpc.StatusCode.PERMISSION_DENIED: DENIED, grpc.StatusCode.NOT_FOUND: HIDDEN}.get(
-            error.code(), f"grpc {error.code().name}: {error.details()}"
+            code, f"grpc {code.name}: {details}"
         )
     return OK
 

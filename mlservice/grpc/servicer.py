@@ -29,7 +29,7 @@ def stop_when_abandoned(context: grpc.ServicerContext) -> Callable[[str, float],
     return progress
 
 
-class MLServiceServicer(app_pb2_grpc.MLServiceServicer):
+class MLServiceServicer(app_pb2_grpc.MLServiceServicer):  # pylint: disable=too-many-public-methods  # one per RPC
     """Implements ``mlservice.MLService`` over the shared core."""
 
     def __init__(self, service):
