@@ -7,7 +7,7 @@ POETRY := $(TOOLS)/poetry/bin/poetry
 STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 DOCKER_USERNAME ?= mlservice
 IMAGE := $(DOCKER_USERNAME)/mlservice
-PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
+PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py inference_pb2.py inference_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh docker/standins/*.sh scripts/*.sh)
 
 .PHONY: help install system-deps run test test-unit test-reliability test-docker lint audit proto proto-check lock \
@@ -45,8 +45,8 @@ test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC p
 test-unit: install ## the fast tier: every test that starts no process (no services needed)
 	$(BIN)/python -m pytest --unit
 
-proto: install ## regenerate app_pb2*.py from app.proto
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
+proto: install ## regenerate app_pb2*.py and inference_pb2*.py from app.proto and inference.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto inference.proto
 
 test-reliability: install system-deps ## only the fault, load, kill and time-limit tests (pytest -m reliability)
 	$(BIN)/python -m pytest -m reliability

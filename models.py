@@ -50,7 +50,7 @@ class Dispatched:
     job: dict[str, Any] | None = None
 
 
-class ModelService:  # pylint: disable=too-many-public-methods  # one method per operation
+class ModelService:  # pylint: disable=too-many-public-methods,too-many-instance-attributes  # one method per operation; one attribute per part of the core
     """Train, version, serve and delete models; datasets; training jobs."""
 
     def __init__(self, settings: Settings, client: MlflowClient | None = None):
@@ -243,6 +243,23 @@ class ModelService:  # pylint: disable=too-many-public-methods  # one method per
         """
         self.access.model(caller, request.model_id, Permission.READ, "predict with")
         return self.predictor.predict(request)
+
+    def model_metadata(self, model_id: str, version: Any = None, caller: Principal | None = None) -> dict[str, Any]:
+        """What a version (default: current) takes and answers, from the loaded model (loading it if needed).
+
+        Returns:
+            ``{"model_id", "version", "task", "features": [{"name", "kind": "numeric"|"categorical"}],
+            "classes", "probabilities"}``.
+
+        Raises:
+            ModelNotFound (also when the caller may not read it), InvalidInput (a malformed version), Unavailable.
+        """
+        self.access.model(caller, model_id, Permission.READ, "read")
+        return self.predictor.describe(model_id, version)
+
+    def job_counts(self) -> dict[str, int]:
+        """How many training jobs the queue holds in each state (for metrics; no job is revealed)."""
+        return self.jobs.store.count_by_status()
 
     def predict_csv(  # pylint: disable=too-many-arguments
         self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False, caller: Principal | None = None

@@ -170,12 +170,17 @@ class TrainingRequest:  # pylint: disable=too-many-instance-attributes  # one at
 
 @dataclass(frozen=True)
 class PredictRequest:
-    """Predictions from one model version: rows in feature order (``X``) or named ``records``."""
+    """Predictions from one model version: rows in feature order (``X``) or named ``records``.
+
+    ``probabilities``: classifiers also answer class probabilities (a second pass over the model); a
+    front end whose caller did not ask for them (the Open Inference Protocol's ``outputs``) may say False.
+    """
 
     model_id: str
     X: Any = None
     records: Any = None
     version: int | str | None = None
+    probabilities: bool = True
 
     def check(self) -> None:
         """Refuse a request that sends both or neither of X and records, or a malformed version.
@@ -186,6 +191,8 @@ class PredictRequest:
         if (self.X is None) == (self.records is None):
             raise InvalidInput("send exactly one of X (rows of values) or records (objects keyed by feature name)")
         check_version(self.version)
+        if not isinstance(self.probabilities, bool):
+            raise InvalidInput("probabilities must be true or false")
 
 
 def check_version(version: Any) -> str | None:

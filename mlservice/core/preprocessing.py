@@ -93,6 +93,8 @@ def prediction_input(  # pylint: disable=too-many-arguments
     elif not needs_frame:
         return as_feature_matrix(X, settings)
     else:
+        if isinstance(X, np.ndarray) and X.ndim == 2:  # decoded tensors (gRPC packed values, Open Inference Protocol)
+            X = X.tolist()
         if not isinstance(X, list) or not X or not all(isinstance(r, list) for r in X):
             raise InvalidInput("X must be a non-empty list of rows")
         if len(X) > settings.max_rows:

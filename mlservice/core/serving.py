@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlservice.core import metrics
 from mlservice.core.artifacts import load_model
 from mlservice.core.catalogue import CLASSIFICATION
 from mlservice.core.datasets import parse_csv
@@ -51,9 +52,33 @@ class Predictor:
         """
         request.check()
         loaded = self.loaded(request.model_id, request.version)
-        return self._predict(request.model_id, loaded, request.X, request.records)
+        result = self._predict(request.model_id, loaded, request.X, request.records, request.probabilities)
+        metrics.record_prediction(request.model_id, len(result["predictions"]))
+        return result
 
-    def _predict(self, model_id: str, loaded: LoadedModel, X: Any, records: Any) -> dict[str, Any]:
+    def describe(self, model_id: str, version: Any = None) -> dict[str, Any]:
+        """What a version takes and answers, from the loaded model: its features in order, each numeric or
+        categorical (text), its task, and for classifiers the classes and whether it gives probabilities.
+
+        Raises:
+            ModelNotFound, InvalidInput (a malformed version), Unavailable: as ``loaded``.
+        """
+        loaded = self.loaded(model_id, version)
+        names = loaded.feature_names or [f"feature_{i}" for i in range(loaded.n_features)]
+        return {
+            "model_id": model_id,
+            "version": int(loaded.version),
+            "task": loaded.task,
+            "features": [
+                {"name": name, "kind": "categorical" if name in loaded.categorical else "numeric"} for name in names
+            ],
+            "classes": loaded.classes,
+            "probabilities": loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"),
+        }
+
+    def _predict(  # pylint: disable=too-many-arguments
+        self, model_id: str, loaded: LoadedModel, X: Any, records: Any, probabilities: bool = True
+    ) -> dict[str, Any]:
         matrix = prediction_input(
             X, records, loaded.feature_names, loaded.categorical, loaded.needs_frame, self.settings
         )
@@ -70,10 +95,9 @@ class Predictor:
             "version": int(loaded.version),
             "predictions": predictions,
         }
-        if loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
-            probabilities = loaded.estimator.predict_proba(matrix)
+        if probabilities and loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"):
             result["classes"] = loaded.classes
-            result["probabilities"] = probabilities
+            result["probabilities"] = loaded.estimator.predict_proba(matrix)
         return result
 
     def predict_csv(self, model_id: str, data: bytes, version: Any = None, as_csv: bool = False) -> dict | str:

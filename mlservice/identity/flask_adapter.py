@@ -6,8 +6,8 @@
 - The dashboard signs users in through ``/login?next=<dashboard>``: the API redirects back with a
   one-time code that the dashboard exchanges at ``POST /auth/handoff`` for a short-lived token.
 
-Everything but health, the API docs and the sign-in endpoints needs one of these; the guard puts
-the caller in ``flask.g.principal``.
+Everything but health (also the Open Inference Protocol's), /metrics, the API docs and the sign-in endpoints needs
+one of these; the guard puts the caller in ``flask.g.principal``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from mlservice.identity.principal import Principal
 from mlservice.identity.tokens import TokenStore, resolve_secret_key
 from mlservice.settings import Settings
 
-PUBLIC_PATHS = frozenset({"/health", "/", "/swagger.json", "/login", "/authorize", "/logout", "/auth/handoff"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/swagger.json", "/login", "/authorize", "/logout", "/auth/handoff",
+                          "/metrics", "/v2", "/v2/", "/v2/health/live", "/v2/health/ready"})  # fmt: skip
 PUBLIC_PREFIXES = ("/swaggerui/",)
 NOT_CONFIGURED = (
     "GitHub sign-in is not configured on this server. Set GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and SECRET_KEY "
