@@ -236,7 +236,7 @@ def mlflow_env(backend: str, s3_endpoint: str, port: int, workers: int = 2) -> d
 
 
 def start_mlflow(  # pylint: disable=too-many-arguments
-    backend: str, s3_endpoint: str, log_dir: Path, name: str = "mlflow", workers: int = 2
+    backend: str, s3_endpoint: str, log_dir: Path, name: str = "mlflow", workers: int = 1
 ) -> tuple[ManagedProcess, str, Callable[[], None]]:
     """Start a real MLflow server; returns the process, its URL and a function that (re)starts it.
 
