@@ -439,7 +439,7 @@ def _cold_section(results: dict[str, Any]) -> list[str]:
         "",
         f"Loads of the served version from the store during the whole predict benchmark, counted in each "
         f"long-running process's log: gRPC {cache['loads']['grpc']}, REST {cache['loads']['rest']} "
-        f"(gunicorn, {cache['rest_workers']} worker processes, each with its own cache), in-process core "
+        f"(granian, {cache['rest_workers']} worker processes, each with its own cache), in-process core "
         f"{results['predict']['in_process_core_loads']}. Cache settings: {cache['settings']}.",
         "",
     ]

@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=1, le=65535)
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     mlflow_port: int = Field(default=5002, ge=1, le=65535, description="Port of the embedded MLflow server.")
-    rest_workers: int = Field(default=2, ge=1, description="gunicorn worker processes.")
-    rest_threads: int = Field(default=4, ge=1, description="Threads per gunicorn worker.")
+    rest_workers: int = Field(default=2, ge=1, description="granian worker processes (REST).")
+    rest_threads: int = Field(default=4, ge=1, description="Blocking threads per granian worker (REST).")
     grpc_workers: int = Field(default=8, ge=1, description="Threads of the gRPC server.")
     grpc_metrics_port: int = Field(
         default=0,
