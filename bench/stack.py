@@ -81,15 +81,16 @@ class Stack:  # pylint: disable=too-many-instance-attributes  # one per part of 
     def service_env(self, **overrides: str) -> dict[str, str]:
         """Environment of a REST/gRPC process of this stack: service defaults except where told.
 
-        Authentication stays on (as deployed): a static API token for REST, the same one for gRPC, and
-        a state directory of its own for the files the embedded mode would otherwise make in .state.
+        Authentication stays on (as deployed): one static API token, accepted by REST and gRPC alike, so
+        both act as the same principal (``service:bench``, the owner of what either creates; a shared
+        ``GRPC_AUTH_TOKEN`` would make gRPC ``service:grpc``, which may not retrain or delete them), and a
+        state directory of its own for the files the embedded mode would otherwise make in .state.
         """
         return base_env(
             MLFLOW_TRACKING_URI=self.mlflow_url,
             MLSERVICE_EXPERIMENT_NAME=EXPERIMENT,
             MLSERVICE_HOST="127.0.0.1",
             MLSERVICE_API_TOKENS=f"bench={self.token}",
-            MLSERVICE_GRPC_AUTH_TOKEN=self.token,
             MLSERVICE_STATE_DIR=str(self.log_dir / "state"),
             **overrides,
         )
