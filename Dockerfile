@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every role of mlservice; the command picks the role (docker/entrypoint.sh):
-#   rest (gunicorn, 5000) | grpc (50051) | dashboard (streamlit, 8501) | mlflow (tracking server, 5002)
+#   rest (granian, 5000) | grpc (50051) | dashboard (streamlit, 8501) | mlflow (tracking server, 5002)
 #   | worker (training-job queue, no port)
 # Build: docker build -t mlservice:dev .      Run: docker run --rm -p 5000:5000 mlservice:dev rest
 # Stages: builder (venv from poetry.lock) -> base (venv + user) -> dvc (base + the DVC command line, for
@@ -68,7 +68,7 @@ WORKDIR /app
 COPY . /app/
 RUN chmod 0755 /app/docker/entrypoint.sh /app/docker/healthcheck.py
 USER 10001:10001
-EXPOSE 5000 50051 8501 5002
+EXPOSE 5000 50051 8501 5002 9102 9103
 # The check finds the role from PID 1's command line (or MLSERVICE_ROLE) and probes that role's port.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "/app/docker/healthcheck.py"]

@@ -7,11 +7,11 @@ POETRY := $(TOOLS)/poetry/bin/poetry
 STAMP := $(VENV)/.installed-$(shell cat poetry.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 DOCKER_USERNAME ?= mlservice
 IMAGE := $(DOCKER_USERNAME)/mlservice
-PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
+PY_SOURCES := $(filter-out app_pb2.py app_pb2_grpc.py inference_pb2.py inference_pb2_grpc.py,$(wildcard *.py)) mlservice tests tools bench
 SHELL_SCRIPTS := $(wildcard *.sh docker/*.sh docker/standins/*.sh scripts/*.sh)
 
 .PHONY: help install system-deps run test test-unit test-reliability test-docker lint audit proto proto-check lock \
-        bench bench-quick load build-push docker-up docker-down k8s-up k8s-down clean
+        bench bench-quick mlserver load build-push docker-up docker-down k8s-up k8s-down clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,8 @@ test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC p
 test-unit: install ## the fast tier: every test that starts no process (no services needed)
 	$(BIN)/python -m pytest --unit
 
-proto: install ## regenerate app_pb2*.py from app.proto
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto
+proto: install ## regenerate app_pb2*.py and inference_pb2*.py from app.proto and inference.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. app.proto inference.proto
 
 test-reliability: install system-deps ## only the fault, load, kill and time-limit tests (pytest -m reliability)
 	$(BIN)/python -m pytest -m reliability
@@ -66,6 +66,12 @@ lint: install system-deps ## ruff + pylint + layering contracts + deployment-fil
 
 audit: install ## pip-audit over poetry.lock (AUDIT_REQUIRE=1: fail when the database is unreachable)
 	$(BIN)/python tools/audit.py
+
+# MLServer cannot share the project's venv (protobuf 6, FastAPI, uvloop): a venv of its own. uvloop 0.21: with
+# 0.23 MLServer's default parallel_workers never becomes ready (docs/INFERENCE_PROTOCOL.md).
+mlserver: ## MLServer 1.7.1 in .tools/mlserver: reference of tests/test_oip_mlserver.py, baseline of make bench
+	test -x $(TOOLS)/mlserver/bin/mlserver || { $(PYTHON) -m venv $(TOOLS)/mlserver && \
+	  $(TOOLS)/mlserver/bin/pip install -q mlserver==1.7.1 mlserver-sklearn==1.7.1 uvloop==0.21.0; }
 
 bench: install ## full benchmark suite (bench/RESULTS.md)
 	$(BIN)/python -m bench

@@ -1,7 +1,7 @@
 """REST entry point (port 5000): the Flask + Flask-RESTX API, with GitHub OAuth sign-in.
 
-gunicorn serves it as ``gunicorn "app:create_app()"`` (``docker/entrypoint.sh rest`` does): each
-worker process calls ``create_app`` once. The API itself lives in ``mlservice.rest``.
+granian serves it as ``granian --interface wsgi --factory app:create_app`` (``docker/entrypoint.sh rest``
+does): each worker process calls ``create_app`` once. The API itself lives in ``mlservice.rest``.
 """
 
 from __future__ import annotations

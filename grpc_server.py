@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 
+from mlservice.core.metrics import JobStateCollector, serve_metrics
 from mlservice.grpc.server import build_server
 from mlservice.process import start_process
 from mlservice.settings import Settings
@@ -26,7 +27,10 @@ def serve(settings: Settings) -> None:
     start_process(settings)
     from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
 
-    server, port = build_server(settings, ModelService(settings).start())
+    service = ModelService(settings).start()
+    server, port = build_server(settings, service)
+    if settings.grpc_metrics_port:
+        serve_metrics(settings.host, settings.grpc_metrics_port, [JobStateCollector(service.job_counts)])
     stopped = threading.Event()
 
     def stop(signum, _frame):

@@ -277,6 +277,23 @@ class ModelService:  # pylint: disable=too-many-public-methods,too-many-instance
         self.access.model(caller, request.model_id, Permission.READ, "predict with")
         return self.predictor.predict(request)
 
+    def model_metadata(self, model_id: str, version: Any = None, caller: Principal | None = None) -> dict[str, Any]:
+        """What a version (default: current) takes and answers, from the loaded model (loading it if needed).
+
+        Returns:
+            ``{"model_id", "version", "task", "features": [{"name", "kind": "numeric"|"categorical"}],
+            "classes", "probabilities"}``.
+
+        Raises:
+            ModelNotFound (also when the caller may not read it), InvalidInput (a malformed version), Unavailable.
+        """
+        self.access.model(caller, model_id, Permission.READ, "read")
+        return self.predictor.describe(model_id, version)
+
+    def job_counts(self) -> dict[str, int]:
+        """How many training jobs the queue holds in each state (for metrics; no job is revealed)."""
+        return self.jobs.store.count_by_status()
+
     def predict_csv(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         self,
         model_id: str,

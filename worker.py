@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 
+from mlservice.core.metrics import JobStateCollector, serve_metrics
 from mlservice.jobs.worker import alive_file, run
 from mlservice.process import start_process
 from mlservice.settings import Settings
@@ -24,7 +25,10 @@ def serve(settings: Settings) -> None:
     start_process(settings)
     from models import ModelService  # pylint: disable=import-outside-toplevel  # heavy: MLflow, sklearn
 
-    runner = ModelService(settings).jobs
+    service = ModelService(settings)
+    runner = service.jobs
+    if settings.worker_metrics_port:
+        serve_metrics(settings.host, settings.worker_metrics_port, [JobStateCollector(service.job_counts)])
     stop = threading.Event()
 
     def on_signal(signum, _frame):

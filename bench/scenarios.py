@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,10 +31,13 @@ from sklearn.datasets import load_iris
 
 import app_pb2
 import app_pb2_grpc
+import inference_pb2
+import inference_pb2_grpc
 from bench.load import Call, run_floor, run_load, summary_seconds
 from bench.scale import make_data
 from bench.stack import EXPERIMENT, Stack, wait_all_ready
-from mlservice.devstack.processes import ROOT, base_env, free_port, http_ok
+from mlservice.devstack.mlserver import MLServer
+from mlservice.devstack.processes import ROOT, MissingBinaries, base_env, free_port, http_ok
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +221,48 @@ def grpc_caller(target: str, request: app_pb2.PredictRequest, metadata: tuple) -
     return call
 
 
+def v2_caller(target: str, request: inference_pb2.ModelInferRequest, metadata: tuple) -> Call:
+    """One thread's Open Inference Protocol gRPC call (``ModelInfer``): its own channel, a pre-built request."""
+    stub = inference_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(target))
+
+    def call() -> bool:
+        return len(stub.ModelInfer(request, timeout=30, metadata=metadata).raw_output_contents) == 2
+
+    return call
+
+
+def v2_bodies(model_id: str, payloads: dict[int, np.ndarray]) -> tuple[dict[int, bytes], dict[int, Any]]:
+    """The same Open Inference Protocol request for ours and MLServer: one ``[N, 4]`` FP64 tensor, outputs
+    ``predict`` and ``predict_proba`` (what our own predict answers); REST as JSON, gRPC with raw contents
+    (as tritonclient sends)."""
+    outputs = [{"name": "predict"}, {"name": "predict_proba"}]
+    rest, grpc_requests = {}, {}
+    for n_rows, X in payloads.items():
+        tensor = {"name": "input-0", "datatype": "FP64", "shape": list(X.shape), "data": X.ravel().tolist()}
+        rest[n_rows] = json.dumps({"inputs": [tensor], "outputs": outputs}).encode()
+        request = inference_pb2.ModelInferRequest(model_name=model_id)
+        request.inputs.add(name="input-0", datatype="FP64", shape=list(X.shape))
+        request.raw_input_contents.append(np.ascontiguousarray(X, dtype="<f8").tobytes())
+        for output in outputs:
+            request.outputs.add(name=output["name"])
+        grpc_requests[n_rows] = request
+    return rest, grpc_requests
+
+
+def start_mlserver(stack: Stack, estimator: Any, model_id: str) -> MLServer | None:
+    """MLServer 1.7.1 (one process: ``parallel_workers: 0``; its metrics on) serving the same estimator, or
+    None when it is not installed (``make mlserver``)."""
+    try:
+        server = MLServer(estimator, model_id, Path(tempfile.mkdtemp(prefix="bench-mlserver-")), stack.log_dir,
+                          parallel_workers=0)  # fmt: skip
+    except MissingBinaries as missing:
+        logger.warning("MLServer cells skipped: %s", missing)
+        return None
+    server.start_and_wait()
+    stack.exit_stack.callback(server.stop)
+    return server
+
+
 def in_process_references(tracking_uri: str, model_id: str) -> tuple[Any, Any]:
     """The served version as a bare estimator (MLflow's loader) and an in-process core over the stack."""
     import mlflow.sklearn  # pylint: disable=import-outside-toplevel
@@ -270,7 +316,10 @@ def predict_throughput(stack: Stack, plan: Plan, model_id: str, serve: dict[str,
         else app_pb2.PredictRequest(model_id=model_id, values=X.ravel().tolist(), n_features=X.shape[1])
         for n, X in payloads.items()
     }
+    v2_rest, v2_grpc = v2_bodies(model_id, payloads)
+    v2_url = f"{stack.rest_url}/v2/models/{model_id}/infer"
     serve_process = serve["process"]
+    estimator, service = in_process_references(stack.mlflow_url, model_id)
     servers = {
         "rest": (
             [stack.rest.process.pid],
@@ -284,10 +333,16 @@ def predict_throughput(stack: Stack, plan: Plan, model_id: str, serve: dict[str,
             [serve_process.process.pid],
             lambda n: rest_caller(serve["url"] + "/invocations", serve_payloads[n], JSON_HEADERS),
         ),
+        "v2_rest": ([stack.rest.process.pid], lambda n: rest_caller(v2_url, v2_rest[n], stack.rest_headers)),
+        "v2_grpc": ([stack.grpc.process.pid], lambda n: v2_caller(stack.grpc_target, v2_grpc[n], stack.grpc_metadata)),
     }
+    mlserver = start_mlserver(stack, estimator, model_id)
+    if mlserver is not None:
+        their_url = f"{mlserver.url}/v2/models/{model_id}/infer"
+        servers["mlserver_rest"] = ([mlserver.process.pid], lambda n: rest_caller(their_url, v2_rest[n], JSON_HEADERS))
+        servers["mlserver_grpc"] = ([mlserver.process.pid], lambda n: v2_caller(mlserver.grpc_target, v2_grpc[n], ()))
     floor_results: dict[str, Any] = {}
     cells: list[dict[str, Any]] = []
-    estimator, service = in_process_references(stack.mlflow_url, model_id)
     for n_rows, X in payloads.items():
         for name, call in floor_calls(estimator, service, model_id, X).items():
             floor_results[f"{name}/{n_rows}"] = {
@@ -311,8 +366,11 @@ def predict_throughput(stack: Stack, plan: Plan, model_id: str, serve: dict[str,
                     cell["p50_ms"] or 0.0, cell["p99_ms"] or 0.0, cell["errors"],
                 )  # fmt: skip
     serve_process.stop(timeout=8)
+    if mlserver is not None:
+        mlserver.stop()
     return {
         "model_id": model_id,
+        "mlserver": None if mlserver is None else {"version": "1.7.1", "settings": {"parallel_workers": 0}},
         "floors": floor_results,
         "cells": cells,
         "in_process_core_loads": service.cache.loads,

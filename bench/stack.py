@@ -47,7 +47,7 @@ def postgres(log_dir: Path) -> Iterator[str]:
 
 
 @dataclass
-class Stack:
+class Stack:  # pylint: disable=too-many-instance-attributes  # one per part of the stack
     """The running stack: URLs, the front-end processes and how long each part took to start."""
 
     log_dir: Path
@@ -58,6 +58,7 @@ class Stack:
     rest_url: str = ""
     grpc: ManagedProcess | None = None
     grpc_target: str = ""
+    grpc_metrics_url: str = ""  # the last gRPC server's Prometheus port
     startup_seconds: dict[str, float] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -80,15 +81,16 @@ class Stack:
     def service_env(self, **overrides: str) -> dict[str, str]:
         """Environment of a REST/gRPC process of this stack: service defaults except where told.
 
-        Authentication stays on (as deployed): a static API token for REST, the same one for gRPC, and
-        a state directory of its own for the files the embedded mode would otherwise make in .state.
+        Authentication stays on (as deployed): one static API token, accepted by REST and gRPC alike, so
+        both act as the same principal (``service:bench``, the owner of what either creates; a shared
+        ``GRPC_AUTH_TOKEN`` would make gRPC ``service:grpc``, which may not retrain or delete them), and a
+        state directory of its own for the files the embedded mode would otherwise make in .state.
         """
         return base_env(
             MLFLOW_TRACKING_URI=self.mlflow_url,
             MLSERVICE_EXPERIMENT_NAME=EXPERIMENT,
             MLSERVICE_HOST="127.0.0.1",
             MLSERVICE_API_TOKENS=f"bench={self.token}",
-            MLSERVICE_GRPC_AUTH_TOKEN=self.token,
             MLSERVICE_STATE_DIR=str(self.log_dir / "state"),
             **overrides,
         )
@@ -101,8 +103,10 @@ class Stack:
             url = f"http://127.0.0.1:{port}"
             check = http_ok(url + "/health")
         else:
-            env = self.service_env(MLSERVICE_GRPC_PORT=str(port))
+            metrics_port = free_port()
+            env = self.service_env(MLSERVICE_GRPC_PORT=str(port), MLSERVICE_GRPC_METRICS_PORT=str(metrics_port))
             url = f"127.0.0.1:{port}"
+            self.grpc_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             check = grpc_health_ok(url)
         return self.spawn(name or role, [ENTRYPOINT, role], env), url, check
 

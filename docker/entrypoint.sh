@@ -15,11 +15,20 @@ fi
 host="${MLSERVICE_HOST:-127.0.0.1}"
 case "$role" in
   rest)
-    exec gunicorn "app:create_app()" \
-      --bind "${host}:${MLSERVICE_REST_PORT:-5000}" \
-      --workers "${MLSERVICE_REST_WORKERS:-2}" --threads "${MLSERVICE_REST_THREADS:-4}" \
-      --worker-class gthread --timeout "${MLSERVICE_REST_TIMEOUT:-300}" --graceful-timeout 20 \
-      --access-logfile - --error-logfile - "$@"
+    # granian's WSGI server (chosen over gunicorn gthread by measurement: docs/PERFORMANCE.md): worker
+    # processes x blocking threads; on SIGTERM running requests finish (up to MLSERVICE_REST_TIMEOUT s).
+    port="${MLSERVICE_REST_PORT:-5000}"
+    # Prometheus multiprocess mode: the workers' metric files, in a folder of this server's own,
+    # emptied at start (each new worker also drops the files of workers that died).
+    export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${TMPDIR:-/tmp}/mlservice-metrics-rest-${port}}"
+    rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    access_log=()
+    if [ "${MLSERVICE_REST_ACCESS_LOG:-false}" = "true" ]; then access_log=(--access-log); fi
+    exec granian --interface wsgi --factory "app:create_app" \
+      --host "$host" --port "$port" \
+      --workers "${MLSERVICE_REST_WORKERS:-2}" --blocking-threads "${MLSERVICE_REST_THREADS:-4}" \
+      --no-ws --respawn-failed-workers --workers-kill-timeout "${MLSERVICE_REST_TIMEOUT:-300}" \
+      "${access_log[@]}" "$@"
     ;;
   grpc)
     exec python grpc_server.py "$@"
@@ -43,7 +52,7 @@ case "$role" in
       --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
       --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" \
       --host "$host" --port "${MLSERVICE_MLFLOW_PORT:-5002}" \
-      --workers "${MLFLOW_WORKERS:-2}" "$@"
+      --workers "${MLFLOW_WORKERS:-1}" "$@"
     ;;
   *)
     echo "usage: $0 rest|grpc|dashboard|mlflow|worker [args...]" >&2

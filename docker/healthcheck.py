@@ -53,7 +53,7 @@ def role_from_cmdline(argv: Sequence[str]) -> str | None:
     if "mlflow" in names and "server" in names:
         return "mlflow"
     for program, role in (("streamlit", "dashboard"), ("grpc_server.py", "grpc"), ("worker.py", "worker"),
-                          ("gunicorn", "rest")):  # fmt: skip
+                          ("granian", "rest"), ("gunicorn", "rest")):  # fmt: skip
         if program in names:
             return role
     return None

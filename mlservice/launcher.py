@@ -3,7 +3,7 @@
 Starts, through ``docker/entrypoint.sh`` (the image's own entrypoint):
   - an MLflow tracking server on 5002 with a SQLite backend and a local artifact folder under the
     git-ignored state directory (``.state/``) - skipped when MLFLOW_TRACKING_URI points elsewhere;
-  - the REST API on 5000 (gunicorn), the gRPC server on 50051, and the dashboard on 8501.
+  - the REST API on 5000 (granian), the gRPC server on 50051, and the dashboard on 8501.
 Each process's output is prefixed with its name; Ctrl-C (or any process dying) stops them all.
 A second ``make run`` reuses ``.state/``, so models persist. Run: ``python -m mlservice.launcher``.
 """

@@ -54,9 +54,22 @@ class Settings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=1, le=65535)
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     mlflow_port: int = Field(default=5002, ge=1, le=65535, description="Port of the embedded MLflow server.")
-    rest_workers: int = Field(default=2, ge=1, description="gunicorn worker processes.")
-    rest_threads: int = Field(default=4, ge=1, description="Threads per gunicorn worker.")
+    rest_workers: int = Field(default=2, ge=1, description="granian worker processes (REST).")
+    rest_threads: int = Field(default=4, ge=1, description="Blocking threads per granian worker (REST).")
     grpc_workers: int = Field(default=8, ge=1, description="Threads of the gRPC server.")
+    grpc_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC server's Prometheus metrics (http://<host>:<port>/metrics, on the same "
+        "interface as gRPC); 0: none. REST serves its metrics at /metrics on its own port.",
+    )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of a worker process's (role `worker`) Prometheus metrics: the trainings it runs; 0: none.",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest accepted REST body / gRPC message, bytes."
     )
@@ -121,6 +134,12 @@ class Settings(BaseSettings):
         default=False, description="Behind a reverse proxy: honour X-Forwarded-* (scheme, host) via ProxyFix."
     )
     token_max_days: int = Field(default=365, ge=1, description="Longest lifetime of a personal API token.")
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts a personal API token it verified before asking the database "
+        "again: a revoked or expired token is refused within this time (0: ask on every request).",
+    )
     default_permission: str = Field(
         default="READ",
         pattern=r"(?i)^(READ|EDIT|MANAGE|NO_PERMISSIONS)$",

@@ -251,7 +251,7 @@ class FrontEnd(ManagedProcess):
 
 @pytest.fixture(scope="session")
 def rest_server(settings, log_dir):  # pylint: disable=redefined-outer-name
-    """The REST API under gunicorn (entrypoint role ``rest``); authenticate with AUTH_HEADERS."""
+    """The REST API under granian (2 worker processes) (entrypoint role ``rest``); authenticate with AUTH_HEADERS."""
     port = free_port()
     env = service_env(settings, MLSERVICE_REST_PORT=str(port), MLSERVICE_REST_WORKERS="2")
     process = FrontEnd("rest", port, env, log_dir).start_and_wait()

@@ -29,7 +29,7 @@ from mlservice.identity.flask_adapter import PUBLIC_PATHS
 from mlservice.identity.principal import Principal
 from mlservice.rest.app import create_app
 from mlservice.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY, free_port, wait_for
 from tests.github_stub import GitHubStub
 
 DASHBOARD = "http://dashboard.test:8501/"
@@ -217,7 +217,8 @@ def test_expired_token_is_refused(live, settings):
             .where(tokens.api_tokens.c.id == created["id"])
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
-    assert requests.get(f"{live.url}/me", headers=headers, timeout=10).status_code == 401
+    # a process trusts a token it verified for MLSERVICE_TOKEN_CACHE_SECONDS (5 s), then asks the database
+    wait_for(lambda: requests.get(f"{live.url}/me", headers=headers, timeout=10).status_code == 401, timeout=30)
 
 
 def test_models_record_their_owner(live, iris):

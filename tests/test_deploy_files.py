@@ -39,6 +39,7 @@ K8S_WORKLOADS = {**K8S_DEPLOYMENTS, "mlservice-worker": "worker"}
 PUBLISHED_PORT_VARIABLES = {
     ("rest", 5000): "MLSERVICE_REST_PUBLISHED_PORT",
     ("grpc", 50051): "MLSERVICE_GRPC_PUBLISHED_PORT",
+    ("grpc", 9102): "MLSERVICE_GRPC_METRICS_PUBLISHED_PORT",
     ("dashboard", 8501): "MLSERVICE_DASHBOARD_PUBLISHED_PORT",
     ("mlflow", 5002): "MLSERVICE_MLFLOW_PUBLISHED_PORT",
     ("minio", 9000): "MLSERVICE_MINIO_PUBLISHED_PORT",
@@ -358,7 +359,7 @@ def test_entrypoint_port_defaults_match_settings() -> None:
 def test_ports_agree_in_k8s(deployment: str, role: str) -> None:
     port = default_port(ROLE_PORT_FIELDS[role])
     container = k8s_kind("Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
-    assert [p["containerPort"] for p in container["ports"]] == [port]
+    assert [p["containerPort"] for p in container["ports"] if p["name"] != "metrics"] == [port]
     assert [p["port"] for p in k8s_kind("Service")[deployment]["spec"]["ports"]] == [port]
     assert k8s_provided_env()[f"MLSERVICE_{ROLE_PORT_FIELDS[role].upper()}"] == str(port)
 
@@ -486,6 +487,7 @@ def healthcheck_module() -> ModuleType:
     ("argv", "role"),
     [
         (["/bin/bash", "/app/docker/entrypoint.sh", "grpc"], "grpc"),
+        (["/opt/venv/bin/python", "/opt/venv/bin/granian", "--interface", "wsgi", "app:create_app"], "rest"),
         (["/opt/venv/bin/python", "/opt/venv/bin/gunicorn", "app:create_app()", "--bind", "0.0.0.0:5000"], "rest"),
         (["python", "grpc_server.py"], "grpc"),
         (["/opt/venv/bin/python", "/opt/venv/bin/streamlit", "run", "dashboard.py"], "dashboard"),

@@ -20,21 +20,16 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_generated_code_matches_app_proto(tmp_path):
+@pytest.mark.parametrize("proto", ["app.proto", "inference.proto"])
+def test_generated_code_matches_its_proto(tmp_path, proto):
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            "-I.",
-            f"--python_out={tmp_path}",
-            f"--grpc_python_out={tmp_path}",
-            "app.proto",
-        ],
+        [sys.executable, "-m", "grpc_tools.protoc", "-I.", f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+         proto],
         cwd=ROOT,
         check=True,
-    )
-    for name in ("app_pb2.py", "app_pb2_grpc.py"):
+    )  # fmt: skip
+    stem = proto.removesuffix(".proto")
+    for name in (f"{stem}_pb2.py", f"{stem}_pb2_grpc.py"):
         assert (tmp_path / name).read_text() == (ROOT / name).read_text(), f"{name} is stale: run 'make proto'"
 
 

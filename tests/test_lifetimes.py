@@ -32,7 +32,9 @@ def github():
 
 @pytest.fixture(scope="module")
 def live(settings, service, github):
-    server = LiveApp(create_app(github_settings(settings, github), service=service))
+    # These tests change token rows behind the server's back (as another process would); a process trusts a
+    # token it verified for MLSERVICE_TOKEN_CACHE_SECONDS (tests/test_token_cache.py), so here it trusts none.
+    server = LiveApp(create_app(github_settings(settings, github, token_cache_seconds=0), service=service))
     yield server
     server.stop()
 

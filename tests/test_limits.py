@@ -152,6 +152,18 @@ def test_a_deeply_nested_body_is_a_400_not_a_500(client, depth):
     assert answer.status_code == 400 and "levels deep" in answer.get_json()["message"]
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+@pytest.mark.parametrize("path", ["/models/m/predict", "/v2/models/m/infer"])
+def test_the_lean_predict_paths_keep_the_nesting_limit(client, path, depth):
+    """Both prediction routes are parsed with orjson in front of Flask (rest/fast_path.py): same limit, 400."""
+    nested = "[" * depth + "]" * depth
+    body = f'{{"X": {nested}}}' if "v2" not in path else f'{{"inputs": [{{"name": "x", "data": {nested}}}]}}'
+    answer = client.post(path, data=body, headers={**AUTH_HEADERS, "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    payload = answer.get_json()
+    assert "levels deep" in (payload.get("message") or payload.get("error") or "")
+
+
 def test_ordinary_bodies_still_parse(client):
     answer = client.post("/tokens", data=json.dumps({"name": "x" * 300}),
                          headers={**AUTH_HEADERS, "Content-Type": "application/json"})  # fmt: skip

@@ -192,6 +192,8 @@ class PredictRequest:
     """Predictions from one model version: rows in feature order (``X``) or named ``records``.
 
     The version is ``version`` (a number), or the one ``alias`` points at, or ``current``.
+    ``probabilities``: classifiers also answer class probabilities (a second pass over the model); a
+    front end whose caller did not ask for them (the Open Inference Protocol's ``outputs``) may say False.
     """
 
     model_id: str
@@ -199,6 +201,7 @@ class PredictRequest:
     records: Any = None
     version: int | str | None = None
     alias: str | None = None
+    probabilities: bool = True
 
     def check(self) -> None:
         """Refuse a request that sends both or neither of X and records, a malformed version or alias, or
@@ -210,6 +213,8 @@ class PredictRequest:
         if (self.X is None) == (self.records is None):
             raise InvalidInput("send exactly one of X (rows of values) or records (objects keyed by feature name)")
         check_version_or_alias(self.version, self.alias)
+        if not isinstance(self.probabilities, bool):
+            raise InvalidInput("probabilities must be true or false")
 
 
 def check_version_or_alias(version: Any, alias: Any) -> tuple[str | None, str | None]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlservice.core.preprocessing import FeatureSchema
 
+from mlservice.core import metrics
+
 
 @dataclass
 class LoadedModel:
@@ -54,14 +56,15 @@ class ModelCache:
                 if key in self._entries:
                     return self._entries[key]
             loaded = loader()
-            self.put(key, loaded)
             self.loads += 1
+            self.put(key, loaded, loaded_now=True)
         with self._lock:
             self._loading.pop(key, None)
         return loaded
 
-    def put(self, key: tuple[str, str], loaded: LoadedModel) -> None:
+    def put(self, key: tuple[str, str], loaded: LoadedModel, *, loaded_now: bool = False) -> None:
         """Insert or refresh an entry, evicting the least recently used beyond the limit."""
+        evicted = 0
         with self._lock:
             self._entries[key] = loaded
             self._entries.move_to_end(key)
@@ -69,6 +72,8 @@ class ModelCache:
                 self._max_bytes is not None and len(self._entries) > 1 and self.size_bytes > self._max_bytes
             ):
                 self._entries.popitem(last=False)
+                evicted += 1
+            metrics.record_cache(len(self._entries), self.size_bytes, loaded=int(loaded_now), evicted=evicted)
 
     @property
     def size_bytes(self) -> int:
@@ -83,3 +88,4 @@ class ModelCache:
         with self._lock:
             for key in [k for k in self._entries if k[0] == model_id]:
                 del self._entries[key]
+            metrics.record_cache(len(self._entries), self.size_bytes)

@@ -173,6 +173,8 @@ def prediction_input(X: Any, records: Any, schema: FeatureSchema, settings: Sett
         frame = _records_frame(records, schema.names, settings)
         field_name = field_name or "records"
     else:
+        if isinstance(X, np.ndarray) and X.ndim == 2 and (schema.needs_frame or schema.categories):
+            X = X.tolist()  # decoded tensors (gRPC packed values, Open Inference Protocol) typed per feature
         if not schema.needs_frame and not schema.categories:
             matrix = _plain_matrix(X, settings)
             if matrix is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mlservice.core import metrics
 from mlservice.core.artifacts import load_model
 from mlservice.core.batching import check_output_size, predict_in_chunks
 from mlservice.core.catalogue import CLASSIFICATION
@@ -57,10 +58,40 @@ class Predictor:
         """
         request.check()
         loaded = self.loaded(request.model_id, request.version, request.alias)
-        return self._predict(request.model_id, loaded, request.X, request.records)
+        result = self._predict(
+            request.model_id, loaded, request.X, request.records, probabilities=request.probabilities
+        )
+        metrics.record_prediction(request.model_id, len(result["predictions"]))
+        return result
+
+    def describe(self, model_id: str, version: Any = None) -> dict[str, Any]:
+        """What a version takes and answers, from the loaded model: its features in order, each numeric or
+        categorical (text, with the categories its encoder knows), its task, and for classifiers the classes
+        and whether it gives probabilities.
+
+        Raises:
+            ModelNotFound, InvalidInput (a malformed version), Unavailable: as ``loaded``.
+        """
+        loaded = self.loaded(model_id, version)
+        names = loaded.feature_names or [f"feature_{i}" for i in range(loaded.n_features)]
+        schema = loaded.schema or schema_of(loaded.estimator, loaded.feature_names)
+        return {
+            "model_id": model_id,
+            "version": int(loaded.version),
+            "task": loaded.task,
+            "features": [{"name": name, "kind": schema.kind(name)} for name in names],
+            "classes": loaded.classes,
+            "probabilities": loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba"),
+        }
 
     def _predict(  # pylint: disable=too-many-arguments
-        self, model_id: str, loaded: LoadedModel, X: Any, records: Any, field_name: str | None = None
+        self,
+        model_id: str,
+        loaded: LoadedModel,
+        X: Any,
+        records: Any,
+        field_name: str | None = None,
+        probabilities: bool = True,
     ) -> dict[str, Any]:
         schema = loaded.schema or schema_of(loaded.estimator, loaded.feature_names)
         matrix = prediction_input(X, records, schema, self.settings, field_name)
@@ -68,11 +99,13 @@ class Predictor:
             raise InvalidInput(
                 f"Model '{model_id}' expects {loaded.n_features} features per row, got {matrix.shape[1]}"
             )
-        with_probabilities = loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba")
+        with_probabilities = (
+            probabilities and loaded.task == CLASSIFICATION and hasattr(loaded.estimator, "predict_proba")
+        )
         classes = len(loaded.classes or []) if with_probabilities else 1
         check_output_size(matrix.shape[0], classes, self.settings.max_predict_values)
         try:
-            predictions, probabilities = predict_in_chunks(
+            predictions, proba = predict_in_chunks(
                 loaded.estimator, matrix, with_probabilities, self.settings.predict_time_limit_seconds
             )
         except (ValueError, TypeError) as exc:  # typed input should never get here: logged to be seen
@@ -85,7 +118,7 @@ class Predictor:
         }
         if with_probabilities:
             result["classes"] = loaded.classes
-            result["probabilities"] = probabilities
+            result["probabilities"] = proba
         return result
 
     def predict_csv(  # pylint: disable=too-many-arguments

@@ -18,13 +18,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from mlservice.core import metrics
 from mlservice.core.aliases import AliasBook
 from mlservice.core.arrays import as_feature_matrix, as_targets, feature_names_for
 from mlservice.core.artifacts import MODEL_ARTIFACT_PATH, discard_run, loaded_model, save_model, upload_model
 from mlservice.core.catalogue import CLASSIFICATION, MODEL_CLASSES, ModelClass, coerce_params, jsonable
 from mlservice.core.datasets import DatasetCatalog
 from mlservice.core.fitting import fit_in_child
-from mlservice.core.inputs import RETRAIN, TrainingRequest
+from mlservice.core.inputs import RETRAIN, TRAIN, TrainingRequest
 from mlservice.core.model_cache import ModelCache
 from mlservice.core.preprocessing import feature_medians, frame_features, schema_of, tabular_pipeline
 from mlservice.core.registry import (
@@ -38,7 +39,7 @@ from mlservice.core.registry import (
 )
 from mlservice.core.resolution import VersionResolver
 from mlservice.core.tracking import TrainedModel, log_run, owner_tags, version_tags
-from mlservice.errors import InvalidInput
+from mlservice.errors import Cancelled, Conflict, InvalidInput, NotFound
 from mlservice.identity.principal import Principal
 from mlservice.settings import Settings
 
@@ -159,6 +160,24 @@ class Trainer:
                 anything is registered (asynchronous jobs, gRPC clients that left).
         """
         started = time.perf_counter()
+        outcome = "failed"
+        try:
+            result = self._train(request, owner, progress, started)
+            outcome = "succeeded"
+            return result
+        except (InvalidInput, NotFound, Conflict):
+            outcome = "refused"
+            raise
+        except Cancelled:
+            outcome = "cancelled"
+            raise
+        finally:
+            kind = request.kind if request.kind in (TRAIN, RETRAIN) else TRAIN
+            metrics.record_training(kind, outcome, time.perf_counter() - started)
+
+    def _train(
+        self, request: TrainingRequest, owner: Principal | None, progress: ProgressCallback | None, started: float
+    ) -> dict:
         plan = self.plan(request)
         report(progress, "preparing data", 0.05)
         trained, outcome, timings = self._fit(plan, progress)

@@ -221,7 +221,7 @@ def start_moto(name: str, log_dir: Path) -> tuple[ManagedProcess, str, Callable[
     return moto, endpoint, start
 
 
-def mlflow_env(backend: str, s3_endpoint: str, port: int, workers: int = 2) -> dict[str, str]:
+def mlflow_env(backend: str, s3_endpoint: str, port: int, workers: int = 1) -> dict[str, str]:
     """Environment of ``entrypoint.sh mlflow``: metadata in backend, artifacts proxied to the S3 stand-in."""
     return base_env(
         MLFLOW_BACKEND_STORE_URI=backend,
@@ -236,7 +236,7 @@ def mlflow_env(backend: str, s3_endpoint: str, port: int, workers: int = 2) -> d
 
 
 def start_mlflow(  # pylint: disable=too-many-arguments
-    backend: str, s3_endpoint: str, log_dir: Path, name: str = "mlflow", workers: int = 2
+    backend: str, s3_endpoint: str, log_dir: Path, name: str = "mlflow", workers: int = 1
 ) -> tuple[ManagedProcess, str, Callable[[], None]]:
     """Start a real MLflow server; returns the process, its URL and a function that (re)starts it.
 

@@ -1,9 +1,14 @@
-"""Server interceptors of the gRPC front end: undecodable requests answer INVALID_ARGUMENT, not INTERNAL."""
+"""Server interceptors of the gRPC front end: every call counted and timed; undecodable requests answer
+INVALID_ARGUMENT, not INTERNAL."""
 
 from __future__ import annotations
 
+import time
+
 import grpc
 from google.protobuf.message import DecodeError
+
+from mlservice.core import metrics
 
 
 class _Malformed:
@@ -41,3 +46,39 @@ class MalformedRequestInterceptor(grpc.ServerInterceptor):
             grpc.unary_stream_rpc_method_handler if handler.response_streaming else grpc.unary_unary_rpc_method_handler
         )
         return make(guarded, request_deserializer=tolerant, response_serializer=handler.response_serializer)
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts and times every unary call of the services given (protocol per service: ``grpc``, ``v2-grpc``),
+    labelled with the method's name and the status code; calls of other services pass untouched."""
+
+    def __init__(self, protocols: dict[str, str]):
+        """Args:
+        protocols: full service name (``mlservice.MLService``) -> protocol label.
+        """
+        self.protocols = protocols
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        service, _, operation = handler_call_details.method.lstrip("/").partition("/")
+        protocol = self.protocols.get(service)
+        if handler is None or protocol is None or handler.request_streaming or handler.response_streaming:
+            return handler
+        behaviour = handler.unary_unary
+
+        def measured(request, context):
+            started = time.perf_counter()
+            status = grpc.StatusCode.UNKNOWN
+            try:
+                response = behaviour(request, context)
+                status = context.code() or grpc.StatusCode.OK
+                return response
+            except BaseException:
+                status = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                metrics.record_request(protocol, operation, status.name, time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            measured, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )

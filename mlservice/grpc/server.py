@@ -1,4 +1,5 @@
-"""The gRPC server: ``mlservice.MLService``, the standard health service and reflection on one port.
+"""The gRPC server: ``mlservice.MLService``, the Open Inference Protocol's ``inference.GRPCInferenceService``,
+the standard health service and reflection on one port.
 
 ``build_server`` wires the servicer, the interceptors (identity, undecodable requests) and the
 message-size limits; ``grpc_server.py`` at the top level runs it.
@@ -14,7 +15,10 @@ from grpc_reflection.v1alpha import reflection
 
 import app_pb2
 import app_pb2_grpc
-from mlservice.grpc.interceptors import MalformedRequestInterceptor
+import inference_pb2_grpc
+from mlservice.grpc.inference_servicer import PUBLIC_METHODS, InferenceServicer
+from mlservice.grpc.inference_servicer import SERVICE_NAME as INFERENCE_SERVICE
+from mlservice.grpc.interceptors import MalformedRequestInterceptor, MetricsInterceptor
 from mlservice.grpc.servicer import MLServiceServicer
 from mlservice.identity.authenticator import Authenticator
 from mlservice.identity.grpc_adapter import IdentityInterceptor
@@ -32,7 +36,11 @@ def build_server(settings: Settings, service, authenticator: Authenticator | Non
     """
     if authenticator is None:
         authenticator = Authenticator(settings, TokenStore(settings.service_database_url, settings.token_max_days))
-    interceptors = [IdentityInterceptor(authenticator, settings), MalformedRequestInterceptor()]
+    interceptors = [
+        MetricsInterceptor({SERVICE_NAME: "grpc", INFERENCE_SERVICE: "v2-grpc"}),
+        IdentityInterceptor(authenticator, settings, PUBLIC_METHODS),
+        MalformedRequestInterceptor(),
+    ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         interceptors=interceptors,
@@ -42,13 +50,13 @@ def build_server(settings: Settings, service, authenticator: Authenticator | Non
         ],
     )
     app_pb2_grpc.add_MLServiceServicer_to_server(MLServiceServicer(service), server)
+    inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(service), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, INFERENCE_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection((SERVICE_NAME, INFERENCE_SERVICE, health_name, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     if port == 0:
         raise RuntimeError(f"could not bind gRPC to {settings.host}:{settings.grpc_port}")

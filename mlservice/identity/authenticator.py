@@ -8,9 +8,11 @@ membership of an allowed organisation is re-checked with GitHub (``org_membershi
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from mlservice.identity.org_membership import OrgMembership, fetch_orgs
@@ -22,6 +24,47 @@ from mlservice.settings import Settings
 def csv_set(text: str) -> set[str]:
     """A comma-separated setting as a set of lower-case entries."""
     return {part.strip().lower() for part in text.split(",") if part.strip()}
+
+
+class VerifiedTokens:
+    """Personal tokens this process verified, trusted for ``ttl`` seconds: a prediction does not query the
+    database each time. A token revoked (or expired) elsewhere is refused here at most ``ttl`` seconds
+    later; ``forget`` drops every entry at once (this process revoked one). Unknown tokens are not kept."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, verify, ttl: float, clock=time.monotonic):
+        self._verify = verify
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def principal(self, token: str) -> Principal | None:
+        """The token's principal: from this cache while it is fresh, else from the store."""
+        if self.ttl <= 0:
+            return self._verify(token)
+        key = hashlib.sha256(token.encode()).digest()  # never the secret itself as a key
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = self._verify(token)
+        with self._lock:
+            if principal is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = (now + self.ttl, principal)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.MAX_ENTRIES:
+                    self._entries.popitem(last=False)
+        return principal
+
+    def forget(self) -> None:
+        """Trust nothing cached (a token was revoked through this process)."""
+        with self._lock:
+            self._entries.clear()
 
 
 class AllowList:
@@ -81,6 +124,7 @@ class Authenticator:
             )  # fmt: skip
         self.membership = membership
         self.allow_list = AllowList(settings, membership)
+        self.verified = VerifiedTokens(store.verify, settings.token_cache_seconds)
 
     @property
     def allowed_orgs(self) -> set[str]:
@@ -96,7 +140,7 @@ class Authenticator:
         for principal, expected in self.static:  # constant-time comparison with every static token
             if hmac.compare_digest(token.encode(), expected.encode()):
                 return principal
-        principal = self.store.verify(token)
+        principal = self.verified.principal(token)
         return principal if principal is not None and self.allow_list.admits(principal) else None
 
     def from_session(self, session_id: str | None) -> Principal | None:

@@ -9,8 +9,8 @@
   redirects back with a one-time code, bound to that nonce, that the dashboard exchanges at
   ``POST /auth/handoff`` (with the nonce) for a short-lived token.
 
-Everything but health, the API docs and the sign-in endpoints needs one of these; the guard puts
-the caller in ``flask.g.principal``.
+Everything but health (also the Open Inference Protocol's), /metrics, the API docs and the sign-in endpoints needs
+one of these; the guard puts the caller in ``flask.g.principal``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from mlservice.identity.principal import Principal
 from mlservice.identity.tokens import TokenStore, resolve_secret_key
 from mlservice.settings import Settings
 
-PUBLIC_PATHS = frozenset({"/health", "/", "/swagger.json", "/login", "/authorize", "/logout", "/auth/handoff"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/swagger.json", "/login", "/authorize", "/logout", "/auth/handoff",
+                          "/metrics", "/v2", "/v2/", "/v2/health/live", "/v2/health/ready"})  # fmt: skip
 PUBLIC_PREFIXES = ("/swaggerui/",)
 BINDING_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 NOT_CONFIGURED = (

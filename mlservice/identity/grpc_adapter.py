@@ -1,6 +1,7 @@
 """The identity adapter for gRPC: the same bearer tokens as REST, from the ``authorization`` call metadata.
 
-``IdentityInterceptor`` authenticates every call but the standard health service and hands the
+``IdentityInterceptor`` authenticates every call but the standard health service (and the methods the
+server declares public: the Open Inference Protocol's liveness, readiness and metadata) and hands the
 caller to the servicer through ``current_caller()`` (a context variable set in the thread that runs
 the call). An invalid token is refused with UNAUTHENTICATED. A call without credentials:
 
@@ -70,8 +71,14 @@ def anonymous_principal(settings: Settings) -> Principal | None:
 class IdentityInterceptor(grpc.ServerInterceptor):
     """Authenticates each call (but health) with the REST API's tokens and exposes the caller to the servicer."""
 
-    def __init__(self, authenticator: Authenticator | None, settings: Settings):
+    def __init__(
+        self, authenticator: Authenticator | None, settings: Settings, public_methods: frozenset[str] = frozenset()
+    ):
+        """Args:
+        public_methods: full method names answered without credentials (besides the health service).
+        """
         self.authenticator = authenticator
+        self.public_methods = public_methods
         self.anonymous = anonymous_principal(settings)
         shared_token = settings.grpc_auth_token
         self._shared = f"Bearer {shared_token}".encode() if shared_token else None
@@ -93,7 +100,8 @@ class IdentityInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(HEALTH_PREFIX):
+        method = handler_call_details.method
+        if handler is None or method.startswith(HEALTH_PREFIX) or method in self.public_methods:
             return handler
         make, attribute = _handler_kind(handler)
         behaviour = getattr(handler, attribute)

@@ -18,6 +18,7 @@ from mlservice.errors import NotFound, TooManyJobs
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+STATUSES = (QUEUED, RUNNING, *FINISHED)
 KINDS = ("train", "retrain")
 
 metadata = sa.MetaData()
@@ -221,6 +222,14 @@ class JobStore:
                 )
             )
             return result.rowcount
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status (every status appears, zero when none)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({status: int(number) for status, number in rows})
+        return counts
 
     def queued(self, limit: int) -> list[str]:
         """Ids of up to ``limit`` queued jobs, oldest first."""

@@ -22,12 +22,17 @@ from mlservice.identity.flask_adapter import PUBLIC_PATHS, init_auth
 from mlservice.rest.auth_routes import auth
 from mlservice.rest.dataset_routes import datasets
 from mlservice.rest.errors import COMMON_RESPONSES, install_error_handlers
+from mlservice.rest.fast_path import FastPredict
+from mlservice.rest.headers import security_headers
 from mlservice.rest.job_routes import jobs
 from mlservice.rest.json_body import BoundedJSONProvider
+from mlservice.rest.jsonio import output_json
+from mlservice.rest.metrics_routes import init_metrics
 from mlservice.rest.model_routes import metrics, models
 from mlservice.rest.permission_routes import permissions
 from mlservice.rest.schemas import ERROR
 from mlservice.rest.service_routes import catalogue, health
+from mlservice.rest.v2_routes import v2
 from mlservice.settings import Settings
 from mlservice.weak_secrets import refuse_weak_secrets
 
@@ -83,6 +88,11 @@ class LazyService:
                     self._service = self._factory().start()
         return self._service
 
+    @property
+    def built(self) -> bool:
+        """Whether the core exists yet (a metrics scrape must not build it)."""
+        return self._service is not None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
 
@@ -90,21 +100,6 @@ class LazyService:
 def default_service(settings: Settings) -> LazyService:
     """``models.ModelService`` for these settings, built when a request first needs it."""
     return LazyService(lambda: importlib.import_module("models").ModelService(settings))
-
-
-def security_headers(response):
-    """JSON API + Swagger UI: no sniffing, no framing, no referrer leaks; scripts only from here (the
-    Swagger page has inline bootstrap code). No CORS headers: other origins are refused."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
@@ -141,9 +136,13 @@ def create_app(settings: Settings | None = None, service: Any = None) -> Flask:
         security="bearer",
     )
     api.models[ERROR.name] = ERROR
+    api.representation("application/json")(output_json)
+    init_metrics(app)
     init_auth(app, settings)
     app.after_request(security_headers)
     install_error_handlers(app, api)
     for namespace in NAMESPACES:
         api.add_namespace(namespace)
+    app.register_blueprint(v2)  # the Open Inference Protocol, beside the API (docs/API.md)
+    app.wsgi_app = FastPredict(app)  # predictions of bearer-token callers without Flask's machinery
     return app

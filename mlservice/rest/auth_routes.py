@@ -101,6 +101,7 @@ class TokenItem(Resource):
         """Revoke one of your API tokens."""
         if not authenticator().store.revoke(caller(), token_id):
             return {"message": f"No active token '{token_id}' of yours"}, 404
+        authenticator().verified.forget()  # this process refuses it at once; others within the cache's TTL
         return "", 204
 
 

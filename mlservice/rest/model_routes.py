@@ -31,9 +31,11 @@ version_arg = reqparse.RequestParser()
 version_arg.add_argument("version", location="args", type=int, help="Model version (default: current)")
 
 
-def as_json(result: dict) -> dict:
-    """A prediction result with its arrays as JSON lists."""
-    return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in result.items()}
+def predict_request(model_id: str, body: dict) -> PredictRequest:
+    """The core's request for a predict body (shared with the fast path, ``mlservice.rest.fast_path``)."""
+    return PredictRequest(
+        model_id, X=body.get("X"), records=body.get("records"), version=body.get("version"), alias=body.get("alias")
+    )
 
 
 def dispatched(outcome, status: int):
@@ -92,11 +94,7 @@ class Predict(Resource):
     @models.response(200, "Predictions", schemas.PREDICT_RESULT)
     def post(self, model_id):
         """Predict with the current (or given) version; classifiers also return probabilities."""
-        body = request.get_json()
-        asked = PredictRequest(
-            model_id, X=body.get("X"), records=body.get("records"), version=body.get("version"), alias=body.get("alias")
-        )
-        return as_json(core().predict(asked, caller()))
+        return core().predict(predict_request(model_id, request.get_json()), caller())  # arrays: see rest.jsonio
 
 
 @models.route("/<string:model_id>/retrain")
@@ -127,7 +125,7 @@ class PredictCsv(Resource):
         as_csv = args["format"] == "csv"
         result = core().predict_csv(model_id, args["file"].read(), args["version"], as_csv, caller(), args["alias"])
         if not as_csv:
-            return as_json(result)
+            return result
         disposition = f"attachment; filename={model_id}-predictions.csv"
         return Response(result, mimetype="text/csv", headers={"Content-Disposition": disposition})
 

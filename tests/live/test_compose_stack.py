@@ -47,6 +47,7 @@ HEALTHY_SERVICES = ("postgres", "minio", *APP_SERVICES)
 PUBLISHED = {  # override variable -> container port
     "MLSERVICE_REST_PUBLISHED_PORT": 5000,
     "MLSERVICE_GRPC_PUBLISHED_PORT": 50051,
+    "MLSERVICE_GRPC_METRICS_PUBLISHED_PORT": 9102,
     "MLSERVICE_DASHBOARD_PUBLISHED_PORT": 8501,
     "MLSERVICE_MLFLOW_PUBLISHED_PORT": 5002,
     "MLSERVICE_MINIO_PUBLISHED_PORT": 9000,
@@ -237,7 +238,8 @@ def test_only_loopback_is_published_and_postgres_is_not(stack):
             if port.get("PublishedPort"):
                 published[(entry["Service"], port["TargetPort"])] = (port["URL"], port["PublishedPort"])
     expected = {
-        ("rest", 5000), ("grpc", 50051), ("dashboard", 8501), ("mlflow", 5002), ("minio", 9000), ("minio", 9001),
+        ("rest", 5000), ("grpc", 50051), ("grpc", 9102), ("dashboard", 8501), ("mlflow", 5002), ("minio", 9000),
+        ("minio", 9001),
     }  # fmt: skip
     assert set(published) == expected
     assert all(url == "127.0.0.1" for url, _ in published.values()), published
@@ -271,6 +273,23 @@ def test_grpc_acceptance_script(stack):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: all gRPC steps passed" in result.stdout
+
+
+def test_metrics_are_scraped_where_the_compose_labels_say(stack):
+    """After the acceptance scripts: REST /metrics (no token) and the gRPC metrics port show their requests,
+    and each scraped service carries the prometheus.io labels a docker_sd_configs job reads."""
+    scrapes = {
+        "rest": stack.url("MLSERVICE_REST_PUBLISHED_PORT"),
+        "grpc": stack.url("MLSERVICE_GRPC_METRICS_PUBLISHED_PORT"),
+    }
+    for service, protocol in (("rest", "rest"), ("grpc", "grpc")):
+        text = requests.get(f"{scrapes[service]}/metrics", timeout=30).text
+        assert "mlservice_requests_total{" in text and f'protocol="{protocol}"' in text, service
+        assert "mlservice_predicted_rows_total{" in text, service
+    for entry in stack.compose_ps():
+        if entry["Service"] in ("rest", "grpc", "worker"):
+            labels = json.loads(stack.docker("inspect", "--format", "{{json .Config.Labels}}", entry["Name"]))
+            assert labels["prometheus.io/scrape"] == "true" and labels["prometheus.io/path"] == "/metrics"
 
 
 def test_dashboard_answers(stack):
