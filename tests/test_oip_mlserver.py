@@ -8,7 +8,9 @@ tests skip and say so.
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
 
 import grpc
 import numpy as np
@@ -18,8 +20,8 @@ from sklearn.datasets import load_iris
 
 import inference_pb2
 import inference_pb2_grpc
-from mlservice.devstack.mlserver import MLServer
-from tests.conftest import AUTH_HEADERS, MissingBinaries, authenticated
+from mlservice.devstack.mlserver import MLServer, mlserver_python
+from tests.conftest import API_TOKEN, AUTH_HEADERS, ROOT, MissingBinaries, authenticated
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +133,23 @@ def test_metadata_and_errors_as_mlserver(side_by_side, rest_server):
     theirs_missing = requests.post(f"{reference.url}/v2/models/{missing}/infer", json=infer_json([]), timeout=30)
     assert ours_missing.status_code == theirs_missing.status_code == 404
     assert set(ours_missing.json()) == set(theirs_missing.json()) == {"error"}
+
+
+def test_mlserver_types_and_codecs_get_what_our_own_predict_answers(
+    side_by_side, rest_server, grpc_server_process, service
+):
+    """Requests built by MLServer's own codecs (NumpyRequestCodec, PandasCodec) and its gRPC converters,
+    answers read back with its types: the project's own predict's predictions and probabilities."""
+    model_id, _ = side_by_side
+    columns = [feature["name"] for feature in service.predictor.describe(model_id)["features"]]
+    spec = {"http": rest_server.url, "grpc": grpc_server_process.url, "token": API_TOKEN, "model": model_id,
+            "rows": ROWS, "columns": columns}  # fmt: skip
+    run = subprocess.run([mlserver_python(), "tests/mlserver_types_client.py", json.dumps(spec)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    own = requests.post(f"{rest_server.url}/models/{model_id}/predict", headers=AUTH_HEADERS, json={"X": ROWS},
+                        timeout=30).json()  # fmt: skip
+    for form in ("rest_numpy", "rest_pandas", "grpc_numpy"):
+        assert np.ravel(got[form]["predict"]).tolist() == own["predictions"], form
+        np.testing.assert_allclose(got[form]["predict_proba"], own["probabilities"], rtol=0, atol=1e-12)

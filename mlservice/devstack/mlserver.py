@@ -86,3 +86,8 @@ class MLServer(ManagedProcess):
             self.stop()
             raise RuntimeError(f"MLServer did not become ready:\n{self.log_tail()}") from exc
         return self
+
+
+def mlserver_python() -> str:
+    """The Python of MLServer's venv (beside its ``mlserver`` program), to run scripts that import MLServer."""
+    return str(Path(mlserver_executable()).parent / "python")
