@@ -39,7 +39,7 @@ lock: | $(POETRY) ## re-resolve poetry.lock after editing pyproject.toml
 run: install ## run everything natively on the embedded default (MLflow 5002, REST 5000, gRPC 50051)
 	$(BIN)/python -m mlservice.launcher
 
-test: install system-deps ## all tests, against real MLflow/PostgreSQL/S3/gRPC processes
+test: install system-deps mlserver ## all tests, against real MLflow/PostgreSQL/S3/gRPC processes (and MLServer beside ours)
 	$(BIN)/python -m pytest
 
 test-unit: install ## the fast tier: every test that starts no process (no services needed)

@@ -1,7 +1,7 @@
 """Who may do what, over REST and gRPC alike: a permission matrix against real servers.
 
 One table (principal x operation x object -> outcome, for both default permissions) generates a
-test per protocol. The servers are real processes (gunicorn REST, the gRPC server) sharing the
+test per protocol. The servers are real processes (the REST server, the gRPC server) sharing the
 session's MLflow and PostgreSQL, with four service tokens: alice owns the objects, bob is anyone
 else, carol has an EDIT grant and dave a READ grant on alice's model, root is an admin.
 """
