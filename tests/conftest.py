@@ -253,7 +253,10 @@ class FrontEnd(ManagedProcess):
 def rest_server(settings, log_dir):  # pylint: disable=redefined-outer-name
     """The REST API under granian (2 worker processes) (entrypoint role ``rest``); authenticate with AUTH_HEADERS."""
     port = free_port()
-    env = service_env(settings, MLSERVICE_REST_PORT=str(port), MLSERVICE_REST_WORKERS="2")
+    # with the access log (off by default: it costs CPU per request), so tests can see that tokens never reach it
+    env = service_env(
+        settings, MLSERVICE_REST_PORT=str(port), MLSERVICE_REST_WORKERS="2", MLSERVICE_REST_ACCESS_LOG="true"
+    )
     process = FrontEnd("rest", port, env, log_dir).start_and_wait()
     yield process
     process.stop()
@@ -261,7 +264,7 @@ def rest_server(settings, log_dir):  # pylint: disable=redefined-outer-name
 
 @pytest.fixture(scope="session")
 def grpc_server_process(settings, log_dir):  # pylint: disable=redefined-outer-name
-    """The gRPC server (entrypoint role ``grpc``), without GRPC_AUTH_TOKEN (internal by design)."""
+    """The gRPC server (entrypoint role ``grpc``); callers send the REST tokens as ``authorization`` metadata."""
     port = free_port()
     env = service_env(settings, MLSERVICE_GRPC_PORT=str(port))
     process = FrontEnd("grpc", port, env, log_dir).start_and_wait()

@@ -456,7 +456,12 @@ def third_party_imports() -> set[str]:
 def declared(group: str | None = None) -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     entries = project["project"]["dependencies"] if group is None else project["dependency-groups"][group]
-    return {re.split(r"[<>=!~\[ ;]", entry, maxsplit=1)[0].lower() for entry in entries if isinstance(entry, str)}
+    return {normalized(re.split(r"[<>=!~\[ ;]", entry, maxsplit=1)[0]) for entry in entries if isinstance(entry, str)}
+
+
+def normalized(name: str) -> str:
+    """A distribution name as PEP 503 compares them (prometheus_client == prometheus-client)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_every_module_the_services_import_is_a_declared_dependency():
@@ -465,7 +470,7 @@ def test_every_module_the_services_import_is_a_declared_dependency():
     missing = {
         module: distributions.get(module, [module])
         for module in third_party_imports()
-        if not {name.lower() for name in distributions.get(module, [module])} & main
+        if not {normalized(name) for name in distributions.get(module, [module])} & main
     }
     assert not missing, f"imported by the service but not in [project].dependencies: {missing}"
 

@@ -51,7 +51,8 @@ def doors(tmp_path_factory):
     """REST test client, the project's gRPC stub and the inference stub, in front of one recording core."""
     state = tmp_path_factory.mktemp("parity-oip")
     settings = Settings(
-        api_tokens=f"parity={TOKEN}", secret_key="parity-secret", database_url=f"sqlite:///{state / 'db.sqlite'}",
+        api_tokens=f"parity={TOKEN}", secret_key="parity-secret-key-of-at-least-32-characters",
+        database_url=f"sqlite:///{state / 'db.sqlite'}",
         state_dir=state, grpc_port=free_port(), github_client_id="", github_client_secret="",
     )  # fmt: skip
     core = Core()
