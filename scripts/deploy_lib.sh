@@ -59,13 +59,21 @@ placeholder_value() {
   esac
 }
 
+# fill_empty KEY VALUE: set KEY to VALUE in .env when it is empty there, and add KEY to the caller's `filled`.
+fill_empty() {
+  if [ -z "$(env_value "$1")" ]; then
+    set_env "$1" "$2"
+    filled+=("$1")
+  fi
+}
+
 # ensure_env_file: .env from .env.example when missing; then, in a new or an existing .env (e.g. one
 # made by `cp .env.example .env`), generate every secret left empty: SECRET_KEY, the PostgreSQL and
 # MinIO passwords (the S3 keys follow MinIO's root account), and an administrator's REST/gRPC token
 # (`admin=` in MLSERVICE_API_TOKENS, `service:admin` in MLSERVICE_ADMINS). Values already set are
 # kept; a placeholder ("change-me", "minioadmin") stops the script: the services would refuse it.
 ensure_env_file() {
-  local filled=() key value tokens admins minio_user
+  local filled=() key value tokens admins # fill_empty appends to filled (bash locals are dynamically scoped)
   if [ ! -f .env ]; then
     cp .env.example .env
     chmod 600 .env
@@ -77,32 +85,12 @@ ensure_env_file() {
       die "$key in .env is the example value '$value', which anyone can read: empty it to have one generated (the bundled PostgreSQL and MinIO keep the credentials they were first started with: './stop_all.sh --purge' first, which deletes their data) or set your own."
     fi
   done
-  if [ -z "$(env_value SECRET_KEY)" ]; then
-    set_env SECRET_KEY "$(random_hex)"
-    filled+=(SECRET_KEY)
-  fi
-  if [ -z "$(env_value POSTGRES_PASSWORD)" ]; then
-    set_env POSTGRES_PASSWORD "$(random_hex 16)"
-    filled+=(POSTGRES_PASSWORD)
-  fi
-  minio_user="$(env_value MINIO_ROOT_USER)"
-  if [ -z "$minio_user" ]; then
-    minio_user=mlservice
-    set_env MINIO_ROOT_USER "$minio_user"
-    filled+=(MINIO_ROOT_USER)
-  fi
-  if [ -z "$(env_value MINIO_ROOT_PASSWORD)" ]; then
-    set_env MINIO_ROOT_PASSWORD "$(random_hex 16)"
-    filled+=(MINIO_ROOT_PASSWORD)
-  fi
-  if [ -z "$(env_value AWS_ACCESS_KEY_ID)" ]; then
-    set_env AWS_ACCESS_KEY_ID "$minio_user"
-    filled+=(AWS_ACCESS_KEY_ID)
-  fi
-  if [ -z "$(env_value AWS_SECRET_ACCESS_KEY)" ]; then
-    set_env AWS_SECRET_ACCESS_KEY "$(env_value MINIO_ROOT_PASSWORD)"
-    filled+=(AWS_SECRET_ACCESS_KEY)
-  fi
+  fill_empty SECRET_KEY "$(random_hex)"
+  fill_empty POSTGRES_PASSWORD "$(random_hex 16)"
+  fill_empty MINIO_ROOT_USER mlservice
+  fill_empty MINIO_ROOT_PASSWORD "$(random_hex 16)"
+  fill_empty AWS_ACCESS_KEY_ID "$(env_value MINIO_ROOT_USER)"
+  fill_empty AWS_SECRET_ACCESS_KEY "$(env_value MINIO_ROOT_PASSWORD)"
   tokens="$(env_value MLSERVICE_API_TOKENS)"
   case ",${tokens// /}," in
     *",admin="*) ;;

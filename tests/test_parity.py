@@ -9,6 +9,8 @@ names. A front end that drops, renames or re-validates a field fails here. No pr
 
 from __future__ import annotations
 
+import contextlib
+
 import grpc
 import numpy as np
 import pytest
@@ -127,25 +129,32 @@ class RecordingCore:
         self._record("delete_permission", model_id, principal, caller)
 
 
-@pytest.fixture(scope="module")
-def doors(tmp_path_factory):
-    """The REST test client and a gRPC stub, both in front of one RecordingCore."""
-    state = tmp_path_factory.mktemp("parity")
+@contextlib.contextmanager
+def doors_in_front_of(core, state):
+    """The REST test client (with the parity token) and a gRPC channel to a real server, both in front of core."""
     settings = Settings(
         api_tokens=f"parity={TOKEN}", secret_key="parity-secret-key-of-at-least-32-characters",
         database_url=f"sqlite:///{state / 'db.sqlite'}",
         state_dir=state, grpc_port=free_port(), github_client_id="", github_client_secret="",
     )  # fmt: skip
-    core = RecordingCore()
     rest = create_app(settings, service=core).test_client()
     rest.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
     server, port = build_server(settings, core)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = app_pb2_grpc.MLServiceStub(channel)
-    yield core, rest, stub
-    channel.close()
-    server.stop(grace=None)
+    try:
+        yield rest, channel
+    finally:
+        channel.close()
+        server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def doors(tmp_path_factory):
+    """The REST test client and a gRPC stub, both in front of one RecordingCore."""
+    core = RecordingCore()
+    with doors_in_front_of(core, tmp_path_factory.mktemp("parity")) as (rest, channel):
+        yield core, rest, app_pb2_grpc.MLServiceStub(channel)
 
 
 def grpc_call(stub, rpc: str, message):

@@ -20,13 +20,9 @@ import inference_pb2_grpc
 from mlservice import errors
 from mlservice.core import metrics
 from mlservice.core.inputs import PredictRequest
-from mlservice.grpc.server import build_server
 from mlservice.grpc.status import status_code_for
-from mlservice.rest.app import create_app
 from mlservice.rest.errors import http_status_for
-from mlservice.settings import Settings
-from tests.conftest import free_port
-from tests.test_parity import CALLER, TOKEN, RecordingCore, leaf_errors, rows, struct
+from tests.test_parity import CALLER, TOKEN, RecordingCore, doors_in_front_of, leaf_errors, rows, struct
 
 X = [[5.1, 3.5], [4.9, 3.0], [6.7, 3.1]]
 DESCRIBED = {"model_id": "m1", "version": 2, "task": "classification", "classes": [0, 1], "probabilities": True,
@@ -49,21 +45,9 @@ class Core(RecordingCore):
 @pytest.fixture(scope="module")
 def doors(tmp_path_factory):
     """REST test client, the project's gRPC stub and the inference stub, in front of one recording core."""
-    state = tmp_path_factory.mktemp("parity-oip")
-    settings = Settings(
-        api_tokens=f"parity={TOKEN}", secret_key="parity-secret-key-of-at-least-32-characters",
-        database_url=f"sqlite:///{state / 'db.sqlite'}",
-        state_dir=state, grpc_port=free_port(), github_client_id="", github_client_secret="",
-    )  # fmt: skip
     core = Core()
-    rest = create_app(settings, service=core).test_client()
-    rest.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
-    server, port = build_server(settings, core)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield core, rest, app_pb2_grpc.MLServiceStub(channel), inference_pb2_grpc.GRPCInferenceServiceStub(channel)
-    channel.close()
-    server.stop(grace=None)
+    with doors_in_front_of(core, tmp_path_factory.mktemp("parity-oip")) as (rest, channel):
+        yield core, rest, app_pb2_grpc.MLServiceStub(channel), inference_pb2_grpc.GRPCInferenceServiceStub(channel)
 
 
 METADATA = [("authorization", f"Bearer {TOKEN}")]
