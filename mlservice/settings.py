@@ -56,7 +56,15 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(default=5002, ge=1, le=65535, description="Port of the embedded MLflow server.")
     rest_workers: int = Field(default=2, ge=1, description="granian worker processes (REST).")
     rest_threads: int = Field(default=4, ge=1, description="Blocking threads per granian worker (REST).")
-    grpc_workers: int = Field(default=8, ge=1, description="Threads of the gRPC server.")
+    grpc_workers: int = Field(
+        default=2,
+        ge=1,
+        description="gRPC threads that answer calls; a call that may block (training, uploads, registry writes, "
+        "streams) hands its thread's place to a new one while it runs (mlservice.grpc.pool).",
+    )
+    grpc_max_threads: int = Field(
+        default=64, ge=1, description="gRPC threads in all, those held by calls that block included."
+    )
     grpc_metrics_port: int = Field(
         default=0,
         ge=0,

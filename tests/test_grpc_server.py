@@ -13,6 +13,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import app_pb2
 import app_pb2_grpc
+import inference_pb2
+import inference_pb2_grpc
 from mlservice.grpc.server import build_server
 from models import ModelService
 from tests.conftest import free_port
@@ -390,3 +392,21 @@ def test_oversized_messages_and_row_counts_are_resource_exhausted(settings):
             assert stub.HealthCheck(app_pb2.HealthRequest()).status == "ok"
     finally:
         server.stop(grace=None)
+
+
+def test_open_streams_and_slow_calls_do_not_starve_predictions(grpc_target, settings):
+    # each health Watch stream holds a server thread for as long as it is open; with more of them than
+    # the server has core threads (MLSERVICE_GRPC_WORKERS), computing calls must still be answered
+    streams_open = settings.grpc_workers + 2
+    with grpc.insecure_channel(grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        watches = [health.Watch(health_pb2.HealthCheckRequest(service="")) for _ in range(streams_open)]
+        try:
+            for watch in watches:  # each answers the current status at once, then waits for a change
+                assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            inference = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+            assert inference.ServerLive(inference_pb2.ServerLiveRequest(), timeout=30).live
+            assert app_pb2_grpc.MLServiceStub(channel).HealthCheck(app_pb2.HealthRequest(), timeout=30).status == "ok"
+        finally:
+            for watch in watches:
+                watch.cancel()

@@ -1,6 +1,7 @@
 """Predictions in chunks of rows under a time limit, and the cap on how many values one prediction answers.
 
-A prediction runs in the request's thread. Some models cost much more per row than others (k-nearest
+A prediction runs in the request's thread; with probabilities, a classifier that can answer both in one
+pass does (``mlservice.core.scoring``). Some models cost much more per row than others (k-nearest
 neighbours compares every row with every training row), so a request is predicted in chunks: the
 first chunk is small and its time, extrapolated to all rows, stops a hopeless request at once;
 between chunks the elapsed time is checked against ``MLSERVICE_PREDICT_TIME_LIMIT_SECONDS``. The
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mlservice.core.scoring import predict_with_proba
 from mlservice.errors import PayloadTooLarge, PredictionLimitExceeded
 
 FIRST_CHUNK_ROWS = 128
@@ -66,9 +68,12 @@ def predict_in_chunks(
     started, done, chunk = clock(), 0, min(FIRST_CHUNK_ROWS, total)
     while done < total:
         part = _rows(matrix, done, done + chunk)
-        predictions.append(np.asarray(estimator.predict(part)))
         if with_probabilities:
-            probabilities.append(np.asarray(estimator.predict_proba(part)))
+            answer, proba = predict_with_proba(estimator, part)
+            predictions.append(answer)
+            probabilities.append(proba)
+        else:
+            predictions.append(np.asarray(estimator.predict(part)))
         done += len(part)
         elapsed = clock() - started
         if done >= total:

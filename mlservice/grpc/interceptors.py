@@ -1,5 +1,11 @@
-"""Server interceptors of the gRPC front end: every call counted and timed; undecodable requests answer
-INVALID_ARGUMENT, not INTERNAL."""
+"""What every call of the gRPC front end goes through: counted and timed, undecodable requests answered
+INVALID_ARGUMENT rather than INTERNAL, and (``mlservice.identity.grpc_adapter``) the caller identified.
+
+Each is a *layer*: ``wrap(method, handler)`` returns the method's handler with the layer around it.
+``build_server`` wraps every registered method once, when the server is built, so a call pays for the
+layers' work and nothing else (grpcio's interceptors rebuild each handler on every call). Each layer is
+also a ``grpc.ServerInterceptor`` (``intercept_service`` wraps per call) for servers built elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,18 @@ from google.protobuf.message import DecodeError
 from mlservice.core import metrics
 
 
+class Layer(grpc.ServerInterceptor):
+    """A wrapper around a method's handler; as an interceptor it wraps the handler each call finds."""
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler of the full method name (``/package.Service/Method``) with this layer around it."""
+        raise NotImplementedError
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        return handler if handler is None else self.wrap(handler_call_details.method, handler)
+
+
 class _Malformed:
     """Stands in for a request whose bytes are not a valid message (e.g. non-UTF-8 in a string)."""
 
@@ -18,12 +36,11 @@ class _Malformed:
         self.error = error
 
 
-class MalformedRequestInterceptor(grpc.ServerInterceptor):
+class MalformedRequestInterceptor(Layer):
     """Answers INVALID_ARGUMENT for undecodable request bytes, where grpcio would answer INTERNAL."""
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+    def wrap(self, method, handler):
+        if handler.request_streaming or handler.request_deserializer is None:
             return handler
         deserialize, behaviour = handler.request_deserializer, handler.unary_unary or handler.unary_stream
 
@@ -48,7 +65,7 @@ class MalformedRequestInterceptor(grpc.ServerInterceptor):
         return make(guarded, request_deserializer=tolerant, response_serializer=handler.response_serializer)
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
+class MetricsInterceptor(Layer):
     """Counts and times every unary call of the services given (protocol per service: ``grpc``, ``v2-grpc``),
     labelled with the method's name and the status code; calls of other services pass untouched."""
 
@@ -58,11 +75,10 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         """
         self.protocols = protocols
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        service, _, operation = handler_call_details.method.lstrip("/").partition("/")
+    def wrap(self, method, handler):
+        service, _, operation = method.lstrip("/").partition("/")
         protocol = self.protocols.get(service)
-        if handler is None or protocol is None or handler.request_streaming or handler.response_streaming:
+        if protocol is None or handler.request_streaming or handler.response_streaming:
             return handler
         behaviour = handler.unary_unary
 

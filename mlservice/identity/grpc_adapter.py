@@ -98,10 +98,9 @@ class IdentityInterceptor(grpc.ServerInterceptor):
             return Principal.service("grpc")
         return self.authenticator.from_bearer(header) if self.authenticator is not None else None
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(HEALTH_PREFIX) or method in self.public_methods:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The method's handler behind the identity check (health and public methods unchanged)."""
+        if method.startswith(HEALTH_PREFIX) or method in self.public_methods:
             return handler
         make, attribute = _handler_kind(handler)
         behaviour = getattr(handler, attribute)
@@ -123,3 +122,7 @@ class IdentityInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        return handler if handler is None else self.wrap(handler_call_details.method, handler)
