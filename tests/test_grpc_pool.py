@@ -25,9 +25,18 @@ def until(condition, timeout: float = WAIT) -> bool:
     return True
 
 
-def both_entered(entered: threading.Semaphore) -> bool:
-    """Whether two calls released the semaphore within WAIT."""
-    return all(entered.acquire(timeout=WAIT) for _ in range(2))  # pylint: disable=consider-using-with
+def two_blocked_calls(executor: ElasticPool) -> tuple[threading.Event, list]:
+    """Submit two calls that wait inside ``blocking()`` until the event is set; return once both run."""
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def blocked():
+        with executor.blocking():
+            entered.release()
+            assert release.wait(WAIT)
+
+    slow = [executor.submit(blocked) for _ in range(2)]
+    assert all(entered.acquire(timeout=WAIT) for _ in range(2))  # pylint: disable=consider-using-with
+    return release, slow
 
 
 @pytest.fixture
@@ -66,15 +75,7 @@ def test_computing_calls_never_use_more_than_the_core_threads(pool):
 
 def test_a_blocking_call_hands_its_place_to_a_new_thread(pool):
     executor = pool(1, 4)
-    release, entered = threading.Event(), threading.Semaphore(0)
-
-    def blocked():
-        with executor.blocking():
-            entered.release()
-            assert release.wait(WAIT)
-
-    slow = [executor.submit(blocked) for _ in range(2)]
-    assert both_entered(entered)  # both run at once
+    release, slow = two_blocked_calls(executor)  # both run at once
     # with both blocked, a computing call still gets a thread of its own
     assert executor.submit(lambda: "answered").result(WAIT) == "answered"
     assert executor.threads == 3
@@ -87,15 +88,7 @@ def test_a_blocking_call_hands_its_place_to_a_new_thread(pool):
 
 def test_blocking_calls_stop_adding_threads_at_the_limit(pool):
     executor = pool(1, 2)
-    release, entered = threading.Event(), threading.Semaphore(0)
-
-    def blocked():
-        with executor.blocking():
-            entered.release()
-            assert release.wait(WAIT)
-
-    slow = [executor.submit(blocked) for _ in range(2)]
-    assert both_entered(entered)
+    release, slow = two_blocked_calls(executor)
     queued = executor.submit(lambda: "later")
     assert executor.threads == 2 and not queued.done()  # the limit holds: the call waits its turn
     release.set()
